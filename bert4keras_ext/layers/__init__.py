@@ -1,0 +1,2 @@
+"""Keras layers of bert4keras_ext (all registered under the package name ``bert4keras_ext``)."""
+from bert4keras_ext.layers.masks import LMMask, TakeFirstToken, UniLMMask  # noqa: F401
