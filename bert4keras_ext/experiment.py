@@ -1,0 +1,168 @@
+"""Conventions shared by every task script (``python -m tasks.<name>``).
+
+* :func:`parser` — the common options: ``--quick``, ``--seed``/``--seeds``, ``--output_dir``, ``--config_path``,
+  ``--checkpoint_path``, ``--dict_path``, ``--strategy``; task scripts add their own.
+* :func:`start` — seeds everything, creates the output directory and the ``tf.distribute`` strategy.
+* :func:`bert_paths` — the checkpoint to fine-tune: the user's, or the project's tiny Chinese BERT (pretrained on
+  first use).
+* :class:`Report` — collects tables, figures and notes; writes ``results.json``, ``summary.md`` and PNG plots.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+
+def parser(description, default_output):
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--quick', action='store_true', help='small run: minutes on 2 CPU cores')
+    p.add_argument('--seed', type=int, default=0, help='base random seed')
+    p.add_argument('--seeds', type=int, default=None, help='number of seeds (default: 3, or 1 with --quick)')
+    p.add_argument('--output_dir', default=os.path.join('outputs', default_output))
+    p.add_argument('--config_path', default=None, help='bert_config.json of a Google-format checkpoint')
+    p.add_argument('--checkpoint_path', default=None, help='bert_model.ckpt prefix of that checkpoint')
+    p.add_argument('--dict_path', default=None, help='vocab.txt of that checkpoint')
+    p.add_argument('--strategy', default='default', choices=['default', 'mirrored', 'multiworker'],
+                   help='tf.distribute strategy (multiworker reads TF_CONFIG)')
+    return p
+
+
+def split_cpu(n):
+    """Expose the CPU as ``n`` logical devices (call before TensorFlow touches a device): lets MirroredStrategy
+    run replicas on a CPU-only machine, e.g. to check distributed code paths."""
+    cpus = tf.config.list_physical_devices('CPU')
+    tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+    return tf.config.list_logical_devices('CPU')
+
+
+def make_strategy(name):
+    if name == 'default':
+        return tf.distribute.get_strategy()
+    if name == 'mirrored':
+        return tf.distribute.MirroredStrategy()
+    if name == 'multiworker':
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError('unknown strategy %r: use default, mirrored or multiworker' % name)
+
+
+class Context:
+    """What :func:`start` sets up: parsed args, output dir, strategy, seeds, timer."""
+
+    def __init__(self, args):
+        self.args = args
+        self.output_dir = args.output_dir
+        self.strategy = make_strategy(args.strategy)
+        n = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+        self.seeds = [args.seed + i for i in range(n)]
+        self.started = time.time()
+
+    def seed(self, seed):
+        """Seed Python, numpy and TensorFlow for one run."""
+        tf.keras.utils.set_random_seed(seed)
+
+    def path(self, name):
+        return os.path.join(self.output_dir, name)
+
+
+def start(args):
+    os.makedirs(args.output_dir, exist_ok=True)
+    ctx = Context(args)
+    ctx.seed(args.seed)
+    return ctx
+
+
+def bert_paths(args):
+    """``(config_path, checkpoint_path, dict_path)``: the user's checkpoint, or the tiny pretrained Chinese BERT."""
+    given = [args.config_path, args.checkpoint_path, args.dict_path]
+    if any(given):
+        if not all(given):
+            raise SystemExit('give all three of --config_path, --checkpoint_path and --dict_path (or none, to use '
+                             'the project\'s tiny pretrained Chinese BERT)')
+        return tuple(given)
+    from bert4keras_ext.pretraining import ensure_tiny_bert
+    directory = ensure_tiny_bert()
+    return (os.path.join(directory, 'bert_config.json'), os.path.join(directory, 'bert_model.ckpt'),
+            os.path.join(directory, 'vocab.txt'))
+
+
+def mean_std(values):
+    values = np.asarray(values, dtype='float64')
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def fmt_mean_std(values, scale=100.0, digits=2):
+    m, s = mean_std(values)
+    if len(values) > 1:
+        return '%.*f ± %.*f' % (digits, m * scale, digits, s * scale)
+    return '%.*f' % (digits, m * scale)
+
+
+class Report:
+    """Results of one task run: ``results.json`` (everything), ``summary.md`` (tables + plots + command)."""
+
+    def __init__(self, ctx, title):
+        self.ctx = ctx
+        self.title = title
+        self.results = {'title': title, 'command': command_line(), 'args': vars(ctx.args)}
+        self.sections = []
+
+    def add(self, key, value):
+        self.results[key] = value
+
+    def table(self, heading, columns, rows, note=None):
+        lines = ['### ' + heading, '', '| ' + ' | '.join(columns) + ' |', '|' + '---|' * len(columns)]
+        lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+        if note:
+            lines += ['', note]
+        self.sections.append('\n'.join(lines))
+
+    def text(self, paragraph):
+        self.sections.append(paragraph)
+
+    def figure(self, fig, name, caption):
+        path = self.ctx.path(name)
+        fig.savefig(path, dpi=110, bbox_inches='tight')
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+        self.sections.append('![%s](%s)\n\n*%s*' % (caption, name, caption))
+        return path
+
+    def write(self):
+        self.results['seconds'] = round(time.time() - self.ctx.started, 1)
+        with open(self.ctx.path('results.json'), 'w', encoding='utf-8') as f:
+            json.dump(self.results, f, indent=2, ensure_ascii=False, default=_jsonable)
+        md = ['## ' + self.title, '', 'Command: `%s` (%.0f s)' % (self.results['command'], self.results['seconds']),
+              ''] + [s + '\n' for s in self.sections]
+        with open(self.ctx.path('summary.md'), 'w', encoding='utf-8') as f:
+            f.write('\n'.join(md))
+        print('\n'.join(md))
+        return self.ctx.path('summary.md')
+
+
+def _jsonable(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def command_line():
+    argv = sys.argv[:]
+    main = sys.modules.get('__main__')
+    spec = getattr(main, '__spec__', None)
+    if spec is not None and spec.name:
+        return 'python -m %s %s' % (spec.name, ' '.join(argv[1:]))
+    return 'python %s' % ' '.join(argv)
+
+
+def plt():
+    """matplotlib.pyplot with the non-interactive backend."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as pyplot
+    return pyplot

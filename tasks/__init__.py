@@ -1,0 +1,1 @@
+"""Task scripts: one per article, plus the tiny BERT pretraining and run_all (the main job)."""

@@ -1,0 +1,93 @@
+"""The main job: run every task script that exists in --quick mode and write one report.
+
+    python -m tasks.run_all [--output_dir outputs/run_all] [--full]
+
+The tiny Chinese BERT is pretrained first if it is not cached yet (one time, ~15 minutes on 2 cores).
+"""
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+
+# (article, module) in article order; modules that do not exist yet are listed as missing in the report.
+TASKS = [
+    ('1', 'tasks.nontermination'),
+    ('2', 'tasks.mgs'),
+    ('3', 'tasks.theseus'),
+    ('4', 'tasks.logit_adjustment'),
+    ('5', 'tasks.qa_generation'),
+    ('6', 'tasks.flooding'),
+    ('7', 'tasks.weissi'),
+    ('8', 'tasks.imbalance_losses'),
+]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--output_dir', default=os.path.join('outputs', 'run_all'))
+    p.add_argument('--full', action='store_true', help='run the full experiments instead of --quick (hours)')
+    p.add_argument('--only', nargs='*', default=None, help='article numbers to run (default: all)')
+    args = p.parse_args(argv)
+    os.makedirs(args.output_dir, exist_ok=True)
+    start = time.time()
+
+    import bert4keras_ext  # noqa: F401
+    from bert4keras_ext.pretraining import ensure_tiny_bert
+    pretrain_start = time.time()
+    ckpt = ensure_tiny_bert()
+    pretrain_seconds = time.time() - pretrain_start
+
+    parts = ['# bert4keras_ext: main job report', '',
+             'Produced by `python -m tasks.run_all%s`. Default checkpoint: the tiny Chinese BERT in `%s`.'
+             % (' --full' if args.full else '', ckpt), '']
+    parts += [_pretrain_summary(ckpt), '']
+    failures = []
+    for article, module in TASKS:
+        if args.only and article not in args.only:
+            continue
+        if importlib.util.find_spec(module) is None:
+            parts += ['## Article %s: `%s` not implemented yet' % (article, module), '']
+            continue
+        out = os.path.join(args.output_dir, module.split('.')[-1])
+        cmd = [sys.executable, '-m', module, '--output_dir', out] + ([] if args.full else ['--quick'])
+        print('\n=== article %s: %s' % (article, ' '.join(cmd[1:])), flush=True)
+        t = time.time()
+        rc = subprocess.call(cmd)
+        seconds = time.time() - t
+        summary = os.path.join(out, 'summary.md')
+        if rc != 0 or not os.path.isfile(summary):
+            failures.append(module)
+            parts += ['## Article %s: `%s` FAILED (exit code %d)' % (article, module, rc), '']
+            continue
+        text = open(summary, encoding='utf-8').read()
+        rel = os.path.relpath(out, args.output_dir)
+        text = text.replace('](', '](%s/' % rel).replace('](%s/http' % rel, '](http')
+        parts += ['# Article %s (%.0f s)' % (article, seconds), '', text, '']
+    parts.insert(3, 'Total time: %.0f s (tiny BERT pretraining this run: %.0f s).' % (
+        time.time() - start, pretrain_seconds))
+    report = os.path.join(args.output_dir, 'report.md')
+    with open(report, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(parts))
+    print('\nreport: %s' % report)
+    if failures:
+        print('failed: %s' % ', '.join(failures), file=sys.stderr)
+        sys.exit(1)
+
+
+def _pretrain_summary(ckpt):
+    import json
+    path = os.path.join(ckpt, 'pretrain_report.json')
+    if not os.path.isfile(path):
+        return ''
+    r = json.load(open(path))
+    c = r['config']
+    return ('## Tiny Chinese BERT\n\n%d layers, hidden %d, vocab %d chars; MLM pretraining %d steps x %d x %d tokens '
+            'in %.0f s; held-out masked-token accuracy **%.3f** (loss %.3f).'
+            % (c['num_hidden_layers'], c['hidden_size'], r['vocab_size'], r['steps'], r['batch_size'], r['maxlen'],
+               r['train_seconds'], r['heldout_mlm_acc'], r['heldout_mlm_loss']))
+
+
+if __name__ == '__main__':
+    main()

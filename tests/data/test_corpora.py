@@ -1,0 +1,53 @@
+import collections
+
+import pytest
+
+from bert4keras_ext.data import corpora, imbalanced_subset, train_valid_test_split
+
+
+def test_sentiment_corpus():
+    items = corpora.sentiment()
+    counts = collections.Counter(y for _, y in items)
+    assert counts[0] > 15000 and counts[1] > 15000
+    assert all(isinstance(t, str) and t for t, _ in items[:100])
+
+
+def test_peoples_daily_pos_has_44_long_tailed_tags():
+    sents = corpora.peoples_daily_pos()
+    tags = collections.Counter(t for s in sents for _, t in s)
+    assert len(tags) == 44
+    common = tags.most_common()
+    assert common[0][0] == 'n' and common[0][1] > 100 * common[30][1]
+    text = corpora.peoples_daily_text()
+    assert len(text) == len(sents) and sum(map(len, text)) > 1_500_000
+
+
+def test_split_sentences():
+    assert corpora.split_sentences('你好。再见！abc', max_len=2) == ['你好', '。', '再见', '！', 'ab', 'c']
+
+
+def test_splits_are_deterministic_and_disjoint():
+    items = list(range(1000))
+    a = train_valid_test_split(items, seed=3)
+    b = train_valid_test_split(items, seed=3)
+    c = train_valid_test_split(items, seed=4)
+    assert a == b and a != c
+    train, valid, test = a
+    assert (len(train), len(valid), len(test)) == (800, 100, 100)
+    assert sorted(train + valid + test) == items
+
+
+def test_stratified_split_keeps_proportions():
+    items = [(i, i % 10 == 0) for i in range(1000)]
+    train, valid, test = train_valid_test_split(items, seed=0, stratify=lambda x: x[1])
+    assert sum(x[1] for x in test) == 10 and sum(x[1] for x in valid) == 10
+
+
+def test_imbalanced_subset_ratio():
+    items = list(range(300))
+    labels = [0] * 200 + [1] * 100
+    xs, ys = imbalanced_subset(items, labels, ratio=10, minority=1, seed=0)
+    assert ys.count(0) == 200 and ys.count(1) == 20
+    assert imbalanced_subset(items, labels, ratio=10, seed=0) == (xs, ys)
+    with pytest.raises(ValueError, match='needs 200 minority items'):
+        imbalanced_subset(items, labels, ratio=1, seed=0)

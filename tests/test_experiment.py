@@ -1,0 +1,77 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from bert4keras_ext import experiment
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+MIRRORED = r'''
+import json, sys
+import numpy as np
+import bert4keras_ext
+import tensorflow as tf
+from bert4keras_ext import experiment
+from bert4keras_ext.checkpoints import load_model
+devices = experiment.split_cpu(2)
+strategy = experiment.make_strategy(sys.argv[2])
+tf.keras.utils.set_random_seed(0)
+rng = np.random.RandomState(0)
+ids = rng.randint(5, 40, size=(16, 8)); ids[:, 0] = 2
+seg = np.zeros_like(ids); y = (ids[:, 1] > 20).astype('int32')
+with strategy.scope():
+    bert, _ = load_model(sys.argv[1])
+    x = tf.keras.layers.Lambda(lambda t: t[:, 0])(bert.output)
+    out = tf.keras.layers.Dense(2, kernel_initializer='zeros')(x)
+    model = tf.keras.Model(bert.inputs, out)
+    model.compile(tf.keras.optimizers.Adam(1e-2),
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+h = model.fit([ids, seg], y, batch_size=8, epochs=4, shuffle=False, verbose=0)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "devices": len(devices),
+                  "loss": h.history["loss"]}))
+'''
+
+
+def run(strategy, ckpt, tmp_path):
+    script = tmp_path / 'mirrored.py'
+    script.write_text(MIRRORED)
+    result = subprocess.run([sys.executable, str(script), ckpt, strategy], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_mirrored_strategy_matches_single_device(tiny_dir, tmp_path):
+    single = run('default', tiny_dir, tmp_path)
+    mirrored = run('mirrored', tiny_dir, tmp_path)
+    assert single['replicas'] == 1 and mirrored['replicas'] == 2
+    np.testing.assert_allclose(mirrored['loss'], single['loss'], rtol=1e-4)
+    assert single['loss'][-1] < single['loss'][0]
+
+
+def test_report_writes_results_summary_and_plot(tmp_path):
+    args = experiment.parser('demo', 'demo').parse_args(['--quick', '--output_dir', str(tmp_path / 'out')])
+    ctx = experiment.start(args)
+    assert ctx.seeds == [0]
+    report = experiment.Report(ctx, 'Demo')
+    report.add('value', np.float32(0.5))
+    report.table('T', ['a', 'b'], [[1, 2]])
+    plt = experiment.plt()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    report.figure(fig, 'curve.png', 'a curve')
+    report.write()
+    results = json.load(open(ctx.path('results.json')))
+    assert results['value'] == 0.5 and results['args']['quick'] is True
+    summary = open(ctx.path('summary.md')).read()
+    assert '| 1 | 2 |' in summary and '![a curve](curve.png)' in summary
+    assert os.path.getsize(ctx.path('curve.png')) > 1000
+
+
+def test_default_seeds():
+    args = experiment.parser('demo', 'demo').parse_args([])
+    assert experiment.Context(args).seeds == [0, 1, 2]
+    assert experiment.fmt_mean_std([0.5, 0.7]) == '60.00 ± 14.14'
