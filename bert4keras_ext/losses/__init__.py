@@ -7,4 +7,5 @@ from bert4keras_ext.losses.imbalance import (BINARY_LOSSES, BinaryCrossEntropy, 
                                              BinaryLogitAdjusted, F1WeightedCrossEntropy, SmoothAccuracy, SoftF1,
                                              SoftmaxFocal, SoftmaxSmoothAccuracy, WeightedBinaryCrossEntropy,
                                              WeightedSoftmaxCrossEntropy)
+from bert4keras_ext.losses.flooding import Flooded, flood  # noqa: F401
 from bert4keras_ext.losses.gradient_weights import gradient_weights, plot_gradient_weights  # noqa: F401

@@ -1,0 +1,109 @@
+"""Model-level flooding and the explicit gradient penalty (article 6), as a ``train_step`` mixin, plus a callback.
+
+* ``FloodingModel(inputs, outputs, flood_level=b)``: every training step minimises ``|L - b| + b`` where ``L`` is the
+  whole objective (compiled loss + regularization + ``add_loss`` terms such as bert4keras ``Loss`` layers). Under a
+  ``tf.distribute`` strategy the sign is taken from the *global-batch* objective (an all-reduce), so every replica
+  ascends or descends together, exactly as a single device would.
+* ``gradient_penalty=lam``: minimise ``L + lam * ||grad_theta L||^2`` (double backprop). The article's expansion of
+  one descent + one ascent step of size ``eps`` gives ``theta - eps^2/2 grad ||g||^2``; with asymmetric steps
+  ``eps1 > eps2`` it is descent with step ``eps1 - eps2`` on ``L + eps1 eps2 / (2 (eps1 - eps2)) ||g||^2``:
+  :func:`penalty_from_learning_rates` returns that ``lam``.
+* :class:`FloodingMonitor` logs the share of ascent steps and the mean train-loss distance to ``b`` per epoch.
+
+Gradient accumulation (bert4keras ``extend_with_gradient_accumulation``) works unchanged: each micro-batch is
+flooded on its own mean, which is what the optimizer then averages.
+"""
+import tensorflow as tf
+
+from bert4keras_ext.losses.flooding import flood_level
+
+PACKAGE = 'bert4keras_ext'
+
+
+def penalty_from_learning_rates(descent_lr, ascent_lr):
+    """``lam = eps1 eps2 / (2 (eps1 - eps2))`` for descent step ``eps1`` > ascent step ``eps2`` (article 6)."""
+    if descent_lr <= ascent_lr:
+        raise ValueError('the descent learning rate (%g) must exceed the ascent one (%g)' % (descent_lr, ascent_lr))
+    return descent_lr * ascent_lr / (2.0 * (descent_lr - ascent_lr))
+
+
+class FloodingMixin:
+    """``train_step`` with flooding and/or an explicit gradient penalty; mix into any ``tf.keras.Model``."""
+
+    def __init__(self, *args, flood_level=None, gradient_penalty=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.flood_level = flood_level
+        self.gradient_penalty = float(gradient_penalty)
+        self.ascent_tracker = tf.keras.metrics.Mean(name='ascent')
+        self.raw_loss_tracker = tf.keras.metrics.Mean(name='raw_loss')
+
+    def _objective(self, x, y, sample_weight):
+        y_pred = self(x, training=True)
+        return self.compute_loss(x, y, y_pred, sample_weight)
+
+    def train_step(self, data):
+        x, y, sample_weight = tf.keras.utils.unpack_x_y_sample_weight(data)
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self._objective(x, y, sample_weight)  # per-replica share of the global mean
+            if self.gradient_penalty:
+                with tf.GradientTape() as inner:
+                    inner_loss = self._objective(x, y, sample_weight)
+                grads = inner.gradient(inner_loss, variables)
+                norm2 = tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads if g is not None])
+                loss = loss + self.gradient_penalty * norm2
+            global_loss = _global_sum(loss)
+            objective, ascent = loss, tf.constant(0.0)
+            if self.flood_level is not None:
+                b = flood_level(self.flood_level, self.optimizer.iterations)
+                sign = tf.where(global_loss < b, -1.0, 1.0)
+                ascent = tf.cast(sign < 0, tf.float32)
+                # d|G - b| = sign(G - b) dG with G = sum of replica shares: flood each share with the global sign
+                objective = sign * loss
+        self.optimizer.minimize(objective, variables, tape=tape)
+        self.ascent_tracker.update_state(ascent)
+        self.raw_loss_tracker.update_state(global_loss)
+        logs = {m.name: m.result() for m in self.metrics}
+        return logs
+
+    @property
+    def metrics(self):
+        return super().metrics + [self.ascent_tracker, self.raw_loss_tracker]
+
+    def get_config(self):
+        config = super().get_config()
+        b = self.flood_level
+        config.update(flood_level=b if b is None or isinstance(b, (int, float)) else None,
+                      gradient_penalty=self.gradient_penalty)
+        return config
+
+
+def _global_sum(value):
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return value
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+@tf.keras.utils.register_keras_serializable(package=PACKAGE)
+class FloodingModel(FloodingMixin, tf.keras.Model):
+    """A functional ``tf.keras.Model`` with :class:`FloodingMixin`'s training step."""
+
+
+class FloodingMonitor(tf.keras.callbacks.Callback):
+    """Per epoch: ``ascent_share`` (steps whose objective was below ``b``) and ``distance_to_b`` (mean raw train
+    loss minus ``b``); kept in ``self.history`` and added to the epoch logs."""
+
+    def __init__(self, b=None):
+        super().__init__()
+        self.b = b
+        self.history = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        b = self.b if self.b is not None else self.model.flood_level
+        b = float(flood_level(b, self.model.optimizer.iterations)) if b is not None else 0.0
+        row = {'epoch': epoch, 'ascent_share': float(logs.get('ascent', 0.0)),
+               'distance_to_b': float(logs.get('raw_loss', logs.get('loss', 0.0))) - b}
+        self.history.append(row)
+        logs.update({'ascent_share': row['ascent_share'], 'distance_to_b': row['distance_to_b']})

@@ -1,0 +1,151 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert4keras_ext.losses import Flooded
+from bert4keras_ext.training import FloodingModel, FloodingMonitor, penalty_from_learning_rates
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_wrapper_floods_the_batch_mean_not_each_sample():
+    y = tf.constant([[0.0], [0.0]])
+    pred = tf.constant([[np.sqrt(0.1)], [np.sqrt(0.9)]], tf.float32)  # per-sample MSE 0.1 and 0.9, mean 0.5
+    assert Flooded('mse', b=0.4)(y, pred).numpy() == pytest.approx(0.5)          # above b: unchanged
+    assert Flooded('mse', b=0.7)(y, pred).numpy() == pytest.approx(2 * 0.7 - 0.5)  # below b: reflected
+    per_sample = np.mean(np.abs(np.array([0.1, 0.9]) - 0.4) + 0.4)
+    assert per_sample == pytest.approx(0.8) and Flooded('mse', b=0.4)(y, pred).numpy() != pytest.approx(0.8)
+
+
+def test_wrapper_b0_is_exact_and_config_round_trips():
+    rng = np.random.RandomState(0)
+    y = rng.randint(0, 2, size=(8, 1)).astype('float32')
+    p = rng.uniform(0.05, 0.95, size=(8, 1)).astype('float32')
+    plain = tf.keras.losses.BinaryCrossentropy()(y, p).numpy()
+    assert Flooded(tf.keras.losses.BinaryCrossentropy(), b=0.0)(y, p).numpy() == plain
+    clone = Flooded.from_config(Flooded('binary_crossentropy', b=0.3).get_config())
+    assert clone.b == 0.3 and clone(y, p).numpy() == pytest.approx(abs(plain - 0.3) + 0.3)
+
+
+def data():
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(64, 5)).astype('float32')
+    y = (x[:, :1] > 0).astype('float32')
+    return x, y
+
+
+def build(flood_level=None, gradient_penalty=0.0, cls=FloodingModel, l2=0.0):
+    tf.keras.utils.set_random_seed(1)
+    inp = tf.keras.Input((5,))
+    h = tf.keras.layers.Dense(8, activation='relu', kernel_regularizer=tf.keras.regularizers.l2(l2) if l2 else None)(inp)
+    out = tf.keras.layers.Dense(1, activation='sigmoid')(h)
+    if cls is tf.keras.Model:
+        return tf.keras.Model(inp, out)
+    return cls(inp, out, flood_level=flood_level, gradient_penalty=gradient_penalty)
+
+
+def test_flood_level_zero_equals_plain_training_exactly():
+    x, y = data()
+    plain, flooded = build(cls=tf.keras.Model), build(flood_level=0.0)
+    for m in (plain, flooded):
+        m.compile(tf.keras.optimizers.SGD(0.1), 'binary_crossentropy')
+        m.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(plain.get_weights(), flooded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_below_flood_level_the_step_ascends_including_regularization():
+    x, y = data()
+    model = build(flood_level=100.0, l2=0.01)  # far above any loss: every step is an ascent
+    model.compile(tf.keras.optimizers.SGD(0.05), 'binary_crossentropy')
+    before = model.evaluate(x, y, verbose=0)
+    monitor = FloodingMonitor()
+    model.fit(x, y, batch_size=64, epochs=3, verbose=0, callbacks=[monitor])
+    after = model.evaluate(x, y, verbose=0)
+    assert after > before
+    assert [r['ascent_share'] for r in monitor.history] == [1.0, 1.0, 1.0]
+    assert monitor.history[0]['distance_to_b'] < 0
+
+
+def test_add_loss_models_are_flooded():
+    """bert4keras-style models carry their loss through add_loss and compile without a loss."""
+    x, y = data()
+    inp = tf.keras.Input((5,))
+    target = tf.keras.Input((1,))
+    out = tf.keras.layers.Dense(1, activation='sigmoid')(inp)
+    model = FloodingModel([inp, target], out, flood_level=100.0)
+    model.add_loss(tf.reduce_mean(tf.keras.losses.binary_crossentropy(target, out)))
+    model.compile(tf.keras.optimizers.SGD(0.1))
+    first = model.train_on_batch([x, y], return_dict=True)
+    second = model.train_on_batch([x, y], return_dict=True)
+    assert first['ascent'] == 1.0 and second['raw_loss'] > first['raw_loss']
+
+
+def test_gradient_penalty_matches_closed_form():
+    """L = w^2 (x = 1, y = 0, MSE, no bias): grad = 2w, ||grad||^2 = 4w^2, so one SGD step with penalty lam is
+    w <- w - lr (2 + 8 lam) w."""
+    inp = tf.keras.Input((1,))
+    out = tf.keras.layers.Dense(1, use_bias=False, kernel_initializer=tf.keras.initializers.Constant(0.7))(inp)
+    lam, lr = 0.3, 0.05
+    model = FloodingModel(inp, out, gradient_penalty=lam)
+    model.compile(tf.keras.optimizers.SGD(lr), 'mse')
+    model.train_on_batch(np.ones((1, 1), 'float32'), np.zeros((1, 1), 'float32'))
+    assert model.get_weights()[0][0, 0] == pytest.approx(0.7 - lr * (2 + 8 * lam) * 0.7, rel=1e-5)
+
+
+def test_penalty_from_learning_rates():
+    assert penalty_from_learning_rates(0.2, 0.1) == pytest.approx(0.2 * 0.1 / 0.2)
+    with pytest.raises(ValueError, match='must exceed'):
+        penalty_from_learning_rates(0.1, 0.1)
+
+
+def test_schedule_flood_level():
+    x, y = data()
+    model = build(flood_level=tf.keras.optimizers.schedules.PiecewiseConstantDecay([1], [100.0, 0.0]))
+    model.compile(tf.keras.optimizers.SGD(0.05), 'binary_crossentropy')
+    ascents = [model.train_on_batch(x, y, return_dict=True, reset_metrics=True)['ascent'] for _ in range(3)]
+    assert ascents == [1.0, 1.0, 0.0]   # steps 0 and 1: b = 100; from step 2 on: b = 0
+
+
+MIRRORED = r'''
+import json, sys
+import numpy as np
+import bert4keras_ext
+import tensorflow as tf
+from bert4keras_ext import experiment
+from bert4keras_ext.training import FloodingModel
+experiment.split_cpu(2)
+strategy = experiment.make_strategy(sys.argv[1])
+rng = np.random.RandomState(0)
+x = rng.normal(size=(64, 5)).astype('float32'); y = (x[:, :1] > 0).astype('float32')
+tf.keras.utils.set_random_seed(1)
+with strategy.scope():
+    inp = tf.keras.Input((5,))
+    out = tf.keras.layers.Dense(1, activation='sigmoid')(inp)
+    model = FloodingModel(inp, out, flood_level=0.6)
+    model.compile(tf.keras.optimizers.SGD(0.5), 'binary_crossentropy')
+h = model.fit(x, y, batch_size=16, epochs=6, shuffle=False, verbose=0)
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "ascent": h.history["ascent"],
+                  "w": model.get_weights()[0].ravel().tolist()}))
+'''
+
+
+def test_flooding_under_mirrored_strategy_matches_single_device(tmp_path):
+    script = tmp_path / 'flood_mirrored.py'
+    script.write_text(MIRRORED)
+
+    def run(name):
+        r = subprocess.run([sys.executable, str(script), name], capture_output=True, text=True,
+                           env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    single, mirrored = run('default'), run('mirrored')
+    assert mirrored['replicas'] == 2
+    assert mirrored['ascent'] == single['ascent'] and max(single['ascent']) > 0
+    np.testing.assert_allclose(mirrored['w'], single['w'], rtol=1e-4, atol=1e-6)
