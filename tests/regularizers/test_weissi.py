@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings, strategies as st
+
+from bert4keras_ext.regularizers import WEISSI, attach_weissi, homogeneous_kernels, weissi_value
+
+
+def relu_mlp(seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    inp = tf.keras.Input((6,))
+    x = tf.keras.layers.Dense(8, activation='relu', bias_initializer='random_normal')(inp)
+    x = tf.keras.layers.Dense(7, activation='relu', bias_initializer='random_normal')(x)
+    out = tf.keras.layers.Dense(3, bias_initializer='random_normal')(x)
+    return tf.keras.Model(inp, out)
+
+
+def relu_cnn(seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    inp = tf.keras.Input((12, 4))
+    x = tf.keras.layers.Conv1D(5, 3, activation='relu', bias_initializer='random_normal')(inp)
+    x = tf.keras.layers.MaxPooling1D(2)(x)
+    x = tf.keras.layers.Conv1D(6, 3, activation='relu', bias_initializer='random_normal')(x)
+    x = tf.keras.layers.GlobalMaxPooling1D()(x)
+    out = tf.keras.layers.Dense(2, bias_initializer='random_normal')(x)
+    return tf.keras.Model(inp, out)
+
+
+def weighted_layers(model):
+    return [l for l in model.layers if hasattr(l, 'kernel')]
+
+
+def shift_scales(model, gammas):
+    """W_l -> gamma_l W_l, b_l -> (prod_{i<=l} gamma_i) b_l."""
+    cumulative = 1.0
+    for layer, g in zip(weighted_layers(model), gammas):
+        cumulative *= g
+        layer.kernel.assign(layer.kernel * g)
+        layer.bias.assign(layer.bias * cumulative)
+
+
+def random_gammas(rng, n):
+    g = np.exp(rng.uniform(-1, 1, size=n))
+    g[-1] = 1.0 / np.prod(g[:-1])
+    return g
+
+
+@pytest.mark.parametrize('builder,shape', [(relu_mlp, (5, 6)), (relu_cnn, (5, 12, 4))])
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 1000))
+def test_scale_shift_invariance_of_outputs_and_weissi_not_l2(builder, shape, seed):
+    rng = np.random.RandomState(seed)
+    model = builder(seed % 7)
+    x = rng.normal(size=shape).astype('float32')
+    before = model(x).numpy()
+    kernels = [l.kernel for l in weighted_layers(model)]
+    w_before = sum(float(weissi_value(k, 1.0, 0.3)) for k in kernels)
+    l2_before = sum(float(tf.reduce_sum(k ** 2)) for k in kernels)
+    shift_scales(model, random_gammas(rng, len(kernels)))
+    np.testing.assert_allclose(model(x).numpy(), before, rtol=1e-4, atol=1e-4)
+    w_after = sum(float(weissi_value(k, 1.0, 0.3)) for k in kernels)
+    l2_after = sum(float(tf.reduce_sum(k ** 2)) for k in kernels)
+    assert w_after == pytest.approx(w_before, rel=1e-4, abs=1e-4)
+    assert abs(l2_after - l2_before) > 1e-3 * l2_before
+
+
+def test_update_direction_per_layer_invariant_for_weissi_not_l2():
+    """The regularizer's gradient direction per layer is unchanged by a scale shift (its magnitude scales as
+    1 / gamma_l, matching how a gradient of a rescaled weight scales); L2's direction is too but its relative
+    size per layer changes: compare the regularizer's share of each layer's update."""
+    model = relu_mlp(3)
+    rng = np.random.RandomState(0)
+    kernels = [l.kernel for l in weighted_layers(model)]
+
+    def grads(reg):
+        with tf.GradientTape() as tape:
+            total = tf.add_n([reg(k) for k in kernels])
+        return [g.numpy() for g in tape.gradient(total, kernels)]
+
+    weissi = WEISSI(1.0, 0.1)
+    l2 = tf.keras.regularizers.L2(1.0)
+    gw0, gl0 = grads(weissi), grads(l2)
+    gammas = random_gammas(rng, len(kernels))
+    shift_scales(model, gammas)
+    gw1, gl1 = grads(weissi), grads(l2)
+    for a, b, g in zip(gw0, gw1, gammas):
+        np.testing.assert_allclose(b * g, a, rtol=1e-4, atol=1e-7)   # WEISSI: gradient is exactly rescaled
+    ratios = [np.linalg.norm(b * g) / np.linalg.norm(a) for a, b, g in zip(gl0, gl1, gammas)]
+    assert max(abs(r - 1) for r in ratios) > 0.1                     # L2: it is not
+
+
+def test_minimum_l2_under_shift_is_geometric_mean():
+    """min over prod(gamma)=1 of sum ||gamma_l W_l||^2 = L (prod ||W_l||^2)^(1/L) (AM-GM), reached at equal norms."""
+    rng = np.random.RandomState(0)
+    norms2 = rng.uniform(0.5, 5.0, size=4)
+    L = len(norms2)
+    closed = L * np.prod(norms2) ** (1 / L)
+    optimal_gamma2 = (np.prod(norms2) ** (1 / L)) / norms2
+    assert np.prod(optimal_gamma2) == pytest.approx(1.0)
+    assert (optimal_gamma2 * norms2).sum() == pytest.approx(closed)
+    for _ in range(200):  # no random feasible shift does better
+        g2 = np.exp(rng.normal(size=L))
+        g2 /= np.prod(g2) ** (1 / L)
+        assert (g2 * norms2).sum() >= closed - 1e-9
+
+
+def test_finite_at_zero_and_config_round_trip():
+    w = tf.Variable(tf.zeros((3, 3)))
+    reg = WEISSI(1e-2, 1e-3)
+    with tf.GradientTape() as tape:
+        value = reg(w)
+    grad = tape.gradient(value, w)
+    assert np.isfinite(value.numpy()) and np.all(np.isfinite(grad.numpy()))
+    clone = WEISSI.from_config(reg.get_config())
+    assert clone.log_weight == 1e-2 and clone.l1_weight == 1e-3
+
+
+def test_attach_to_bert4keras_feedforward(tiny_dir):
+    from bert4keras_ext.checkpoints import load_model
+    model, _ = load_model(tiny_dir)
+    found = homogeneous_kernels(model)
+    names = sorted(layer.name for layer, _ in found)
+    assert names == ['Transformer-0-FeedForward', 'Transformer-1-FeedForward']
+    assert all(k.shape[-1] == 32 for _, k in found)  # the inner (intermediate_size) kernels
+    n_before = len(model.losses)
+    attach_weissi(model, 1e-3, 1e-4)
+    assert len(model.losses) == n_before + 2
+    expected = sum(float(weissi_value(k, 1e-3, 1e-4)) for _, k in found)
+    assert float(tf.add_n(model.losses[n_before:])) == pytest.approx(expected, rel=1e-5)
+
+
+def test_attach_default_excludes_softmax_and_requires_a_kernel():
+    inp = tf.keras.Input((4,))
+    out = tf.keras.layers.Dense(2, activation='softmax')(inp)
+    model = tf.keras.Model(inp, out)
+    with pytest.raises(ValueError, match='no kernel selected'):
+        attach_weissi(model)
+    assert len(attach_weissi(model, layers=[model.layers[-1].name])) == 1
