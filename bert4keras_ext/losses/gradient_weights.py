@@ -45,12 +45,12 @@ def plot_gradient_weights(losses, path=None, title='Gradient weight relative to 
         curves = gradient_weights(loss)
         for ax, label in zip(axes, (1, 0)):
             p, w = curves[label]
-            ax.plot(p, w, label=name)
+            ax.plot(p, np.clip(w, 1e-3, None), label=name)
     for ax, label in zip(axes, (1, 0)):
         ax.set_title('%s samples (y = %d)' % ('positive' if label else 'negative', label))
         ax.set_xlabel('predicted p(y=1)')
         ax.axhline(1.0, color='grey', lw=0.5)
-        ax.set_yscale('symlog', linthresh=0.1)
+        ax.set_yscale('log')
     axes[0].set_ylabel('weight vs cross-entropy')
     axes[1].legend(fontsize=8)
     fig.suptitle(title)

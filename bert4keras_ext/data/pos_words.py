@@ -1,0 +1,50 @@
+"""A long-tailed word classification task from People's Daily: given a word and its sentence, predict its POS tag.
+
+Tags with too few examples for a balanced test set are dropped; the training set keeps the corpus' natural long
+tail, scaled so the most frequent tag has ``head`` examples and floored at ``head / ratio`` (imbalance ratio
+``ratio``, as CIFAR-LT uses 100). Valid and test sets are class-balanced.
+"""
+import collections
+
+import numpy as np
+
+from bert4keras_ext.data import corpora
+
+
+def word_examples(window=20):
+    """Every ``(word, context, tag)`` of the corpus; ``context`` = up to ``window`` chars either side."""
+    out = []
+    for sent in corpora.peoples_daily_pos():
+        text = ''.join(w for w, _ in sent)
+        pos = 0
+        for word, tag in sent:
+            out.append((word, text[max(0, pos - window):pos + len(word) + window], tag))
+            pos += len(word)
+    return out
+
+
+def long_tail_task(head=2000, ratio=100, per_class_test=50, per_class_valid=20, seed=0, window=20):
+    """``(train, valid, test, tags, train_counts)``: examples are ``(word, context, label_index)``."""
+    rng = np.random.RandomState(seed)
+    by_tag = collections.defaultdict(list)
+    for word, context, tag in word_examples(window):
+        by_tag[tag].append((word, context))
+    natural = {t: len(v) for t, v in by_tag.items()}
+    floor = max(1, int(round(head / ratio)))
+    need = per_class_test + per_class_valid + floor
+    tags = sorted((t for t in by_tag if natural[t] >= need), key=lambda t: (-natural[t], t))
+    top = natural[tags[0]]
+    train, valid, test, counts = [], [], [], []
+    for label, tag in enumerate(tags):
+        items = by_tag[tag]
+        idx = rng.permutation(len(items))
+        n_train = max(floor, int(round(head * natural[tag] / top)))
+        n_train = min(n_train, len(items) - per_class_test - per_class_valid)
+        test += [items[i] + (label,) for i in idx[:per_class_test]]
+        valid += [items[i] + (label,) for i in idx[per_class_test:per_class_test + per_class_valid]]
+        start = per_class_test + per_class_valid
+        train += [items[i] + (label,) for i in idx[start:start + n_train]]
+        counts.append(n_train)
+    order = rng.permutation(len(train))
+    train = [train[i] for i in order]
+    return train, valid, test, tags, np.array(counts)
