@@ -1,0 +1,107 @@
+"""Article 6 (kexue.fm/archives/7643): Flooding on a small sentiment training set (so the model overfits).
+
+The paper's grid: weight decay (W: AdamW vs Adam) x early stopping (E: the epoch with the lowest validation loss
+vs the last epoch) x flooding (F: flood level b chosen on the validation set from a grid), plus the explicit
+gradient penalty of the article's analysis. Test accuracy and test loss; train/test loss curves with and without
+flooding (does the test loss show the paper's second descent?).
+"""
+import bert4keras_ext  # noqa: F401  (first: arranges tf-keras before TensorFlow is imported)
+import numpy as np
+import tensorflow as tf
+from bert4keras_ext import classification as clf, experiment
+from bert4keras_ext.data import corpora, train_valid_test_split
+from bert4keras_ext.training import EvaluateEachEpoch, FloodingModel
+
+
+def main(argv=None):
+    p = experiment.parser(__doc__, 'flooding')
+    p.add_argument('--train_size', type=int, default=None, help='training reviews (default 2000; quick 600)')
+    p.add_argument('--flood_levels', type=float, nargs='+', default=None)
+    p.add_argument('--gradient_penalty', type=float, default=0.01)
+    p.add_argument('--maxlen', type=int, default=64)
+    p.add_argument('--epochs', type=int, default=None)
+    args = p.parse_args(argv)
+    ctx = experiment.start(args)
+    n_train = args.train_size or (600 if args.quick else 2000)
+    epochs = args.epochs or (4 if args.quick else 8)
+    levels = args.flood_levels or ([0.1, 0.2, 0.3] if args.quick else [0.02, 0.05, 0.1, 0.15, 0.2, 0.3])
+    n_eval = 300 if args.quick else 3000
+    config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
+    tokenizer = clf.tokenizer_for(dict_path)
+    items = corpora.sentiment()
+    pool, valid, test = train_valid_test_split(items, seed=args.seed, valid=n_eval // 3, test=n_eval,
+                                               stratify=lambda x: x[1])
+    train = pool[:n_train]
+
+    def enc(part):
+        return clf.encode(tokenizer, [t for t, _ in part], args.maxlen), np.array([y for _, y in part])
+
+    data = {'train': enc(train), 'valid': enc(valid), 'test': enc(test)}
+    loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    runs, curves = [], {}
+    for seed in ctx.seeds:
+        for wd in (False, True):
+            for b, gp in [(None, 0.0)] + [(level, 0.0) for level in levels] + [(None, args.gradient_penalty)]:
+                if gp and wd:
+                    continue
+                ctx.seed(seed)
+                model, _ = clf.build_classifier(config_path, checkpoint_path, 2, model_class=FloodingModel,
+                                                flood_level=b, gradient_penalty=gp)
+                opt = (tf.keras.optimizers.AdamW(1e-4, weight_decay=0.01) if wd else tf.keras.optimizers.Adam(1e-4))
+                model.compile(optimizer=opt, loss=loss, metrics=['accuracy'])
+                monitor = EvaluateEachEpoch({k: data[k] for k in ('valid', 'test')})
+                h = model.fit(*data['train'], epochs=epochs, batch_size=32, verbose=0, callbacks=[monitor])
+                best = monitor.best_epoch('valid')
+                run = {'seed': seed, 'W': wd, 'b': b, 'gp': gp, 'train_loss': h.history['raw_loss'],
+                       'ascent': h.history['ascent'], 'valid': monitor.history['valid'],
+                       'test': monitor.history['test'], 'best_epoch': best}
+                runs.append(run)
+                print('seed %d W=%d b=%s gp=%s: test acc last %.4f, at best valid epoch %d %.4f' % (
+                    seed, wd, b, gp, run['test'][-1]['accuracy'], best, run['test'][best]['accuracy']), flush=True)
+                if seed == ctx.seeds[0] and not wd and not gp and b in (None, levels[len(levels) // 2]):
+                    curves['no flooding' if b is None else 'flooding b=%g' % b] = run
+
+    def pick(seed, wd, early, flooded, gp=False):
+        """Test metrics of one grid cell; flooded cells use the b with the best validation loss."""
+        cands = [r for r in runs if r['seed'] == seed and r['W'] == wd and bool(r['gp']) == gp
+                 and (r['b'] is not None) == flooded]
+        ep = (lambda r: r['best_epoch']) if early else (lambda r: -1)
+        r = min(cands, key=lambda r: r['valid'][ep(r)]['loss'])
+        return r['test'][ep(r)], r['b']
+
+    rows = []
+    for wd in (False, True):
+        for early in (False, True):
+            for flooded in (False, True):
+                cells = [pick(s, wd, early, flooded) for s in ctx.seeds]
+                rows.append(['✓' if wd else '', '✓' if early else '', '✓' if flooded else '',
+                             experiment.fmt_mean_std([c[0]['accuracy'] for c in cells]),
+                             experiment.fmt_mean_std([c[0]['loss'] for c in cells], scale=1, digits=3),
+                             ', '.join(str(c[1]) for c in cells) if flooded else ''])
+    for early in (False, True):
+        cells = [pick(s, False, early, False, gp=True) for s in ctx.seeds]
+        rows.append(['', '✓' if early else '', 'GP λ=%g' % args.gradient_penalty,
+                     experiment.fmt_mean_std([c[0]['accuracy'] for c in cells]),
+                     experiment.fmt_mean_std([c[0]['loss'] for c in cells], scale=1, digits=3), ''])
+    report = experiment.Report(ctx, 'Article 6: flooding on small-data sentiment classification')
+    report.add('runs', runs)
+    report.table('%d training reviews, %d epochs; test %d reviews' % (n_train, epochs, len(test)),
+                 ['W (AdamW)', 'E (early stop)', 'F (flooding)', 'test acc (%)', 'test loss', 'b chosen'], rows,
+                 note='mean ± std over %d seed(s); b from %s by validation loss.' % (len(ctx.seeds), levels))
+    plt = experiment.plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, run in curves.items():
+        ep = np.arange(1, len(run['train_loss']) + 1)
+        axes[0].plot(ep, run['train_loss'], marker='o', label=name)
+        axes[1].plot(ep, [t['loss'] for t in run['test']], marker='o', label=name)
+    axes[0].set_title('train loss')
+    axes[1].set_title('test loss')
+    for ax in axes:
+        ax.set_xlabel('epoch')
+        ax.legend()
+    report.figure(fig, 'loss_curves.png', 'Train and test loss with and without flooding (seed %d, no W)' % args.seed)
+    report.write()
+
+
+if __name__ == '__main__':
+    main()
