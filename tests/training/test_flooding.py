@@ -149,3 +149,15 @@ def test_flooding_under_mirrored_strategy_matches_single_device(tmp_path):
     assert mirrored['replicas'] == 2
     assert mirrored['ascent'] == single['ascent'] and max(single['ascent']) > 0
     np.testing.assert_allclose(mirrored['w'], single['w'], rtol=1e-4, atol=1e-6)
+
+
+def test_evaluate_each_epoch_records_curves():
+    from bert4keras_ext.training import EvaluateEachEpoch
+    x, y = data()
+    model = build(flood_level=None)
+    model.compile(tf.keras.optimizers.SGD(0.5), 'binary_crossentropy')
+    monitor = EvaluateEachEpoch({'train': (x, y)})
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[monitor])
+    losses = [row['loss'] for row in monitor.history['train']]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert monitor.best_epoch('train') == int(np.argmin(losses))
