@@ -161,3 +161,20 @@ def test_evaluate_each_epoch_records_curves():
     losses = [row['loss'] for row in monitor.history['train']]
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert monitor.best_epoch('train') == int(np.argmin(losses))
+
+
+def test_flooding_with_bert4keras_gradient_accumulation():
+    """FloodingModel drives bert4keras' accumulating optimizer: with b = 0 it trains exactly as a plain model,
+    and with b above the loss its accumulated updates ascend."""
+    from bert4keras.optimizers import Adam, extend_with_gradient_accumulation
+    AdamGA = extend_with_gradient_accumulation(Adam, 'AdamGA')
+    x, y = data()
+    plain, flooded, ascending = build(cls=tf.keras.Model), build(flood_level=0.0), build(flood_level=100.0)
+    for m in (plain, flooded, ascending):
+        m.compile(AdamGA(learning_rate=1e-2, grad_accum_steps=2), 'binary_crossentropy')
+    before = ascending.evaluate(x, y, verbose=0)
+    for m in (plain, flooded, ascending):
+        m.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(plain.get_weights(), flooded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert ascending.evaluate(x, y, verbose=0) > before
