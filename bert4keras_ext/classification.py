@@ -55,3 +55,18 @@ def train(model, loss, x, y, epochs, batch_size=32, learning_rate=1e-4, seed=0, 
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss)
     return model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose,
                      callbacks=callbacks, validation_data=validation_data, sample_weight=sample_weight)
+
+
+def build_char_cnn(vocab_size, num_outputs, embedding_dim=64, filters=128, kernel_size=3, hidden=64, seed=0):
+    """A ReLU char-CNN (positively homogeneous after the embedding): Embedding -> Conv1D(relu) -> global max pool
+    -> Dense(relu) -> Dense logits. Inputs: token ids ``[b, n]`` (0 = padding)."""
+    init = tf.keras.initializers.GlorotUniform(seed)
+    ids = tf.keras.Input((None,), dtype='int32', name='token_ids')
+    x = tf.keras.layers.Embedding(vocab_size, embedding_dim, name='char_embedding',
+                                  embeddings_initializer=tf.keras.initializers.RandomUniform(-0.05, 0.05, seed))(ids)
+    x = tf.keras.layers.Conv1D(filters, kernel_size, padding='same', activation='relu', kernel_initializer=init,
+                               name='conv')(x)
+    x = tf.keras.layers.GlobalMaxPooling1D()(x)
+    x = tf.keras.layers.Dense(hidden, activation='relu', kernel_initializer=init, name='hidden')(x)
+    logits = tf.keras.layers.Dense(num_outputs, kernel_initializer=init, name='logits')(x)
+    return tf.keras.Model(ids, logits)

@@ -20,12 +20,13 @@ def main(argv=None):
     p.add_argument('--gradient_penalty', type=float, default=0.01)
     p.add_argument('--maxlen', type=int, default=64)
     p.add_argument('--epochs', type=int, default=None)
+    p.add_argument('--learning_rate', type=float, default=3e-4, help='high enough for the small set to overfit')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     n_train = args.train_size or (600 if args.quick else 2000)
-    epochs = args.epochs or (4 if args.quick else 8)
+    epochs = args.epochs or (8 if args.quick else 12)
     levels = args.flood_levels or ([0.1, 0.2, 0.3] if args.quick else [0.02, 0.05, 0.1, 0.15, 0.2, 0.3])
-    n_eval = 300 if args.quick else 3000
+    n_eval = 600 if args.quick else 6000
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
     items = corpora.sentiment()
@@ -47,7 +48,8 @@ def main(argv=None):
                 ctx.seed(seed)
                 model, _ = clf.build_classifier(config_path, checkpoint_path, 2, model_class=FloodingModel,
                                                 flood_level=b, gradient_penalty=gp)
-                opt = (tf.keras.optimizers.AdamW(1e-4, weight_decay=0.01) if wd else tf.keras.optimizers.Adam(1e-4))
+                lr = args.learning_rate
+                opt = tf.keras.optimizers.AdamW(lr, weight_decay=0.01) if wd else tf.keras.optimizers.Adam(lr)
                 model.compile(optimizer=opt, loss=loss, metrics=['accuracy'])
                 monitor = EvaluateEachEpoch({k: data[k] for k in ('valid', 'test')})
                 h = model.fit(*data['train'], epochs=epochs, batch_size=32, verbose=0, callbacks=[monitor])
@@ -56,8 +58,9 @@ def main(argv=None):
                        'ascent': h.history['ascent'], 'valid': monitor.history['valid'],
                        'test': monitor.history['test'], 'best_epoch': best}
                 runs.append(run)
-                print('seed %d W=%d b=%s gp=%s: test acc last %.4f, at best valid epoch %d %.4f' % (
-                    seed, wd, b, gp, run['test'][-1]['accuracy'], best, run['test'][best]['accuracy']), flush=True)
+                print('seed %d W=%d b=%s gp=%s: train loss %s; test acc last %.4f, at best valid epoch %d %.4f' % (
+                    seed, wd, b, gp, ' '.join('%.3f' % v for v in run['train_loss']), run['test'][-1]['accuracy'],
+                    best, run['test'][best]['accuracy']), flush=True)
                 if seed == ctx.seeds[0] and not wd and not gp and b in (None, levels[len(levels) // 2]):
                     curves['no flooding' if b is None else 'flooding b=%g' % b] = run
 

@@ -31,7 +31,7 @@ def main(argv=None):
     ctx = experiment.start(args)
     majority = args.majority or (800 if args.quick else 6000)
     epochs = args.epochs or (2 if args.quick else 3)
-    n_eval = 300 if args.quick else 1500
+    n_eval = 600 if args.quick else 3000
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
 

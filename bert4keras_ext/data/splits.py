@@ -5,8 +5,8 @@ import numpy as np
 def train_valid_test_split(items, seed=0, valid=0.1, test=0.1, stratify=None):
     """Shuffle with ``seed`` and cut into ``(train, valid, test)`` lists.
 
-    ``valid`` / ``test``: fractions (< 1) or counts (>= 1). With ``stratify`` (a label per item, or a function of
-    an item) each label is split in the same proportions.
+    ``valid`` / ``test``: fractions (< 1) or total counts (>= 1). With ``stratify`` (a label per item, or a
+    function of an item) each label is split in the same proportions (a total count is shared out by label size).
     """
     items = list(items)
     rng = np.random.RandomState(seed)
@@ -24,8 +24,9 @@ def train_valid_test_split(items, seed=0, valid=0.1, test=0.1, stratify=None):
         idx = np.array(groups[key])
         rng.shuffle(idx)
         n = len(idx)
-        n_test = _count(test, n)
-        n_valid = _count(valid, n)
+        share = n / len(items)
+        n_test = _count(test, n, share)
+        n_valid = _count(valid, n, share)
         if n_test + n_valid > n:
             raise ValueError('valid (%s) + test (%s) exceed the %d items%s'
                              % (valid, test, n, '' if key is None else ' of label %r' % (key,)))
@@ -37,14 +38,15 @@ def train_valid_test_split(items, seed=0, valid=0.1, test=0.1, stratify=None):
                  for part in (train, dev, tst))
 
 
-def _count(spec, n):
+def _count(spec, n, share=1.0):
+    """Items of a group of size ``n`` (a ``share`` of all items) for a fraction or a total count."""
     if spec is None:
         return 0
     if spec < 1:
         return int(round(spec * n))
     if spec != int(spec):
         raise ValueError('a split size must be a fraction < 1 or a whole count, got %r' % spec)
-    return int(spec)
+    return int(round(spec * share))
 
 
 def imbalanced_subset(items, labels, ratio, minority=1, seed=0, max_majority=None):

@@ -1,2 +1,3 @@
 """Regularizers: WEISSI (article 7)."""
-from bert4keras_ext.regularizers.weissi import WEISSI, attach_weissi, homogeneous_kernels, weissi_value  # noqa: F401
+from bert4keras_ext.regularizers.weissi import (WEISSI, attach_regularizer, attach_weissi,  # noqa: F401
+                                              homogeneous_kernels, select_kernels, weissi_value)

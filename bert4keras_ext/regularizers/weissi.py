@@ -76,12 +76,8 @@ def _all_layers(model):
             yield layer
 
 
-def attach_weissi(model, log_weight=1e-3, l1_weight=0.0, layers=None, eps=1e-12):
-    """Add the WEISSI penalty of the chosen kernels to ``model.losses`` (``model.add_loss``).
-
-    layers: layer names or layer objects (their ``kernel``); default :func:`homogeneous_kernels`.
-    Returns the list of penalised kernel variables.
-    """
+def select_kernels(model, layers=None):
+    """Kernels of the given layers (names or objects), or by default :func:`homogeneous_kernels`."""
     if layers is None:
         kernels = [k for _, k in homogeneous_kernels(model)]
     else:
@@ -94,7 +90,23 @@ def attach_weissi(model, log_weight=1e-3, l1_weight=0.0, layers=None, eps=1e-12)
     if not kernels:
         raise ValueError('no kernel selected: the model has no Dense/Conv layer with a positively homogeneous '
                          'activation; pass layers=[...] explicitly')
-    reg = WEISSI(log_weight, l1_weight, eps)
-    for k in kernels:
-        model.add_loss(lambda k=k: reg(k))
     return kernels
+
+
+def attach_regularizer(model, regularizer, layers=None):
+    """Add ``regularizer(kernel)`` of each selected kernel to ``model.losses``; returns the kernels.
+
+    Any Keras regularizer works (``tf.keras.regularizers.L2(1e-4)`` for a like-for-like L2 baseline)."""
+    kernels = select_kernels(model, layers)
+    for k in kernels:
+        model.add_loss(lambda k=k: regularizer(k))
+    return kernels
+
+
+def attach_weissi(model, log_weight=1e-3, l1_weight=0.0, layers=None, eps=1e-12):
+    """Add the WEISSI penalty of the chosen kernels to ``model.losses`` (``model.add_loss``).
+
+    layers: layer names or layer objects (their ``kernel``); default :func:`homogeneous_kernels`.
+    Returns the list of penalised kernel variables.
+    """
+    return attach_regularizer(model, WEISSI(log_weight, l1_weight, eps), layers)

@@ -41,6 +41,8 @@ def test_stratified_split_keeps_proportions():
     items = [(i, i % 10 == 0) for i in range(1000)]
     train, valid, test = train_valid_test_split(items, seed=0, stratify=lambda x: x[1])
     assert sum(x[1] for x in test) == 10 and sum(x[1] for x in valid) == 10
+    train, valid, test = train_valid_test_split(items, seed=0, valid=50, test=200, stratify=lambda x: x[1])
+    assert len(test) == 200 and sum(x[1] for x in test) == 20 and len(valid) == 50
 
 
 def test_imbalanced_subset_ratio():

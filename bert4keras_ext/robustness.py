@@ -1,0 +1,43 @@
+"""Adversarial robustness on token embeddings (FGSM), for any Keras model with an embedding matrix.
+
+Text inputs are discrete, so the perturbation is applied where the model becomes continuous: the embedding
+matrix. For each batch, the rows used by the batch move by ``eps * sign(dL/dE)`` (an L-infinity step of size
+``eps`` on every embedded token, FGSM of Goodfellow et al. 2015), the batch is scored, and the matrix is restored
+exactly. This is the perturbation the WEISSI paper's robustness claim is about (its regularizer bounds the input
+gradient).
+"""
+import numpy as np
+import tensorflow as tf
+
+
+def fgsm_embedding_accuracy(model, embedding, x, y, epsilons, loss_fn, batch_size=64):
+    """``{eps: accuracy}`` under an FGSM step on the embedding matrix ``embedding`` (a ``tf.Variable``).
+
+    x: model inputs (array or list of arrays); y: integer labels (argmax of the logits is the prediction; a single
+    logit column is read as a sigmoid score with threshold 0).
+    """
+    xs = x if isinstance(x, (list, tuple)) else [x]
+    y = np.asarray(y)
+    n = len(y)
+    correct = {float(e): 0 for e in epsilons}
+    original = embedding.numpy()
+    try:
+        for start in range(0, n, batch_size):
+            batch = [a[start:start + batch_size] for a in xs]
+            batch_in = batch if len(batch) > 1 else batch[0]
+            yb = y[start:start + batch_size]
+            with tf.GradientTape() as tape:
+                logits = model(batch_in, training=False)
+                loss = loss_fn(yb, logits)
+            grad = tape.gradient(loss, embedding)
+            grad = tf.convert_to_tensor(grad).numpy()
+            direction = np.sign(grad)
+            for eps in correct:
+                embedding.assign(original + eps * direction)
+                logits = model(batch_in, training=False).numpy()
+                pred = (logits[:, 0] > 0).astype(int) if logits.shape[-1] == 1 else logits.argmax(-1)
+                correct[eps] += int(np.sum(pred == yb))
+                embedding.assign(original)
+    finally:
+        embedding.assign(original)
+    return {eps: c / n for eps, c in correct.items()}
