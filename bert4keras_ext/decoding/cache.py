@@ -1,0 +1,156 @@
+"""Incremental (KV-cached) forward of bert4keras BERT-family 'lm' / 'unilm' models.
+
+The forward re-uses the trained model's own layers (embeddings, Dense projections, LayerNormalization,
+FeedForward, MLM head), so weights are shared and nothing is copied; only the attention is re-written so that keys
+and values of earlier positions are kept in a fixed-size cache ``[rows, heads, capacity, head_size]`` per layer.
+
+* :meth:`CachedLM.prefill` runs the prompts (right-padded ``[rows, S]``) once, with the model's own mask (UniLM:
+  bidirectional inside the source, causal over target-segment tokens; LM: causal), fills cache slots ``0..S-1`` and
+  returns the next-token log-probs at each row's last real position.
+* :meth:`CachedLM.step` runs one new token per row at cache slot ``S + t`` (position id ``length + t``), attending to
+  the row's real prompt slots and to generated slots ``<= S + t``.
+
+Both are ``tf.function``s with stable shapes: one trace per (rows, S, capacity).
+"""
+import numpy as np
+import tensorflow as tf
+
+
+def _layer_getter(model):
+    """``get(name)`` for a bert4keras ``Transformer`` builder (prefix-aware) or a Keras model."""
+    if hasattr(model, 'layers') and isinstance(model.layers, dict):  # bert4keras builder
+        return lambda name: model.layers[model.prefixed(name)]
+    return lambda name: model.get_layer(name)
+
+
+class CachedLM:
+    """Cached next-token log-probs for a bert4keras BERT ``application='lm'|'unilm'`` model (with its MLM head).
+
+    model: the bert4keras builder or its Keras model. application: 'unilm' (target tokens get segment 1) or 'lm'.
+    """
+
+    def __init__(self, model, application='unilm'):
+        if application not in ('unilm', 'lm'):
+            raise ValueError("application must be 'unilm' or 'lm', got %r" % application)
+        self.application = application
+        get = _layer_getter(model)
+        self.get = get
+        try:
+            self.token_embedding = get('Embedding-Token')
+            self.position_embedding = get('Embedding-Position')
+            self.embedding_norm = get('Embedding-Norm')
+            self.mlm = [get('MLM-Dense'), get('MLM-Norm'), get('MLM-Bias')]
+        except (KeyError, ValueError) as exc:
+            raise ValueError('CachedLM needs a bert4keras BERT-family model built with its MLM head '
+                             "(application='lm' or 'unilm'): %s" % exc) from exc
+        self.segment_embedding = _optional(get, 'Embedding-Segment')
+        self.mapping = _optional(get, 'Embedding-Mapping')
+        self.blocks = []
+        i = 0
+        while True:
+            attention = _optional(get, 'Transformer-%d-MultiHeadSelfAttention' % i)
+            if attention is None:
+                break
+            self.blocks.append((attention, get('Transformer-%d-MultiHeadSelfAttention-Norm' % i),
+                                get('Transformer-%d-FeedForward' % i), get('Transformer-%d-FeedForward-Norm' % i)))
+            i += 1
+        if not self.blocks:
+            raise ValueError('no Transformer-%d-MultiHeadSelfAttention layers found: not a bert4keras BERT model')
+        att = self.blocks[0][0]
+        self.heads, self.key_size, self.head_size = att.heads, att.key_size, att.head_size
+        self.vocab_size = int(self.token_embedding.embeddings.shape[0])
+        self.max_position = int(self.position_embedding.embeddings.shape[0])
+        self.prefill = tf.function(self._prefill, reduce_retracing=True)
+        self.step = tf.function(self._step, reduce_retracing=True)
+
+    # ------------------------------------------------------------------ pieces
+
+    def _embed(self, ids, segments, positions):
+        x = self.token_embedding(ids)
+        if self.segment_embedding is not None:
+            x = x + self.segment_embedding(segments)
+        x = x + tf.gather(self.position_embedding.embeddings, positions)
+        x = self.embedding_norm(x)
+        if self.mapping is not None:
+            x = self.mapping(x)
+        return x
+
+    def _split(self, x, size):
+        b, n = tf.shape(x)[0], tf.shape(x)[1]
+        return tf.transpose(tf.reshape(x, [b, n, self.heads, size]), [0, 2, 1, 3])  # [b, h, n, d]
+
+    def _attend(self, attention, x, k_cache, v_cache, visible):
+        """x [b, n, d]; caches [b, h, C, d] (already holding this call's keys); visible [b, n, C] bool."""
+        q = self._split(attention.q_dense(x), self.key_size)
+        a = tf.einsum('bhjd,bhkd->bhjk', q, k_cache) / self.key_size ** 0.5
+        a = tf.where(visible[:, None], a, tf.cast(-np.inf, a.dtype))
+        o = tf.einsum('bhjk,bhkd->bhjd', tf.nn.softmax(a, -1), v_cache)
+        b, n = tf.shape(x)[0], tf.shape(x)[1]
+        o = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [b, n, self.heads * self.head_size])
+        return attention.o_dense(o)
+
+    def _blocks(self, x, caches, write, visible):
+        """Run all layers; ``write(cache, new)`` stores this call's keys/values into a layer's cache."""
+        new_caches = []
+        for (attention, att_norm, ffn, ffn_norm), (k_cache, v_cache) in zip(self.blocks, caches):
+            k_cache = write(k_cache, self._split(attention.k_dense(x), self.key_size))
+            v_cache = write(v_cache, self._split(attention.v_dense(x), self.head_size))
+            new_caches.append((k_cache, v_cache))
+            x = att_norm(x + self._attend(attention, x, k_cache, v_cache, visible))
+            x = ffn_norm(x + ffn(x))
+        return x, new_caches
+
+    def _log_probs(self, h):
+        dense, norm, bias = self.mlm
+        h = norm(dense(h))
+        logits = bias(self.token_embedding(h, mode='dense'))
+        return tf.nn.log_softmax(logits, -1)
+
+    def empty_cache(self, rows, capacity):
+        return [(tf.zeros([rows, self.heads, capacity, self.key_size]),
+                 tf.zeros([rows, self.heads, capacity, self.head_size])) for _ in self.blocks]
+
+    # ------------------------------------------------------------------ compiled entry points
+
+    def _prefill(self, ids, segments, lengths, capacity):
+        """ids/segments [b, S] (right-padded), lengths [b]; returns (log_probs [b, V], caches)."""
+        b, s = tf.shape(ids)[0], tf.shape(ids)[1]
+        positions = tf.broadcast_to(tf.range(s)[None], [b, s])
+        real = positions < lengths[:, None]
+        if self.application == 'unilm':
+            idx = tf.cumsum(segments, axis=1)
+            allowed = idx[:, None, :] <= idx[:, :, None]
+        else:
+            allowed = tf.broadcast_to((tf.range(s)[None, :] <= tf.range(s)[:, None])[None], [b, s, s])
+        visible = allowed & real[:, None, :]
+        visible = tf.concat([visible, tf.zeros([b, s, capacity - s], tf.bool)], -1)
+        pad = [[0, 0], [0, 0], [0, capacity - s], [0, 0]]
+        x = self._embed(ids, segments, positions)
+        caches = self.empty_cache(b, capacity)
+        h, caches = self._blocks(x, caches, lambda cache, new: cache + tf.pad(new, pad), visible)
+        last = tf.gather(h, lengths - 1, batch_dims=1)
+        return self._log_probs(last), caches
+
+    def _step(self, tokens, positions, slot, prompt_size, prompt_real, caches):
+        """tokens/positions [b]; slot: this token's cache slot (>= prompt_size); prompt_real [b, C] bool marks real
+        prompt slots; generated tokens occupy slots prompt_size..slot."""
+        capacity = tf.shape(prompt_real)[1]
+        segment = 1 if self.application == 'unilm' else 0
+        x = self._embed(tokens[:, None], tf.fill(tf.shape(tokens[:, None]), segment), positions[:, None])
+        slots = tf.range(capacity)
+        generated = (slots >= prompt_size) & (slots <= slot)
+        visible = (prompt_real | generated[None])[:, None, :]
+        onehot = tf.cast(tf.range(capacity) == slot, tf.float32)[None, None, :, None]
+
+        def write(cache, new):
+            return cache * (1 - onehot) + new * onehot
+
+        h, caches = self._blocks(x, caches, write, visible)
+        return self._log_probs(h[:, 0]), caches
+
+
+def _optional(get, name):
+    try:
+        return get(name)
+    except (KeyError, ValueError):
+        return None

@@ -1,0 +1,214 @@
+"""Batched, compiled, KV-cached decoding for bert4keras 'lm' / 'unilm' BERT models.
+
+    dec = Decoder(model, end_ids=tokenizer._token_end_id, maxlen=32)
+    dec.greedy(token_id_lists)                       # -> [Result]
+    dec.beam_search(token_id_lists, beam_size=4)     # -> [Result]   (bert4keras' beam search, batched)
+    dec.sample(token_id_lists, n=4, processors=[TopP(0.9)], seed=0)   # -> [[Result] * n]
+
+Inputs of different lengths are decoded together; each is a list of token ids (segment 0, e.g. ``[CLS] passage
+[SEP]``), optionally with ``segments`` (e.g. an answer already fixed as segment-1 tokens). ``minlen`` and
+``min_ends`` mean what they mean in bert4keras' ``AutoRegressiveDecoder`` (a sequence may only *stop* once it has
+``minlen`` tokens and ``min_ends`` end tokens); ``MinLength`` is the processor that forbids early end tokens.
+Greedy and beam search reproduce bert4keras' ``beam_search`` (greedy = beam size 1) token for token.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from bert4keras_ext.decoding.cache import CachedLM
+from bert4keras_ext.decoding.processors import apply
+
+
+@dataclass
+class Result:
+    """One decoded sequence: generated ``ids`` (end tokens included), total log-prob ``score``, and ``status``:
+    'end' (stopped on end tokens), 'maxlen' (ran out of length) or 'no_valid_token' (processors masked every
+    token, e.g. an impossible constraint)."""
+    ids: list
+    score: float
+    status: str
+    extra: dict = field(default_factory=dict)
+
+
+class Decoder:
+    def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm'):
+        self.lm = model if isinstance(model, CachedLM) else CachedLM(model, application)
+        end_ids = [end_ids] if np.isscalar(end_ids) else list(end_ids)
+        if not end_ids:
+            raise ValueError('end_ids must name at least one token id')
+        bad = [e for e in end_ids if not 0 <= int(e) < self.lm.vocab_size]
+        if bad:
+            raise ValueError('end_ids %s are outside the vocabulary (size %d)' % (bad, self.lm.vocab_size))
+        if maxlen < 1:
+            raise ValueError('maxlen must be >= 1, got %r' % maxlen)
+        if minlen > maxlen:
+            raise ValueError('maxlen (%d) must be >= minlen (%d)' % (maxlen, minlen))
+        self.end_ids = np.array(end_ids, dtype=int)
+        self.maxlen, self.minlen = int(maxlen), int(minlen)
+
+    # ------------------------------------------------------------------ model calls
+
+    def _prefill(self, inputs, segments):
+        if inputs is None or len(inputs) == 0:
+            raise ValueError('inputs is empty: pass a list of token-id lists')
+        for i, ids in enumerate(inputs):
+            if len(ids) == 0:
+                raise ValueError('inputs[%d] is an empty token list' % i)
+        if segments is not None and len(segments) != len(inputs):
+            raise ValueError('segments has %d rows for %d inputs' % (len(segments), len(inputs)))
+        lengths = np.array([len(x) for x in inputs], dtype='int32')
+        s = int(lengths.max())
+        if s + self.maxlen > self.lm.max_position:
+            raise ValueError('input length %d + maxlen %d exceeds the model\'s %d positions'
+                             % (s, self.maxlen, self.lm.max_position))
+        ids = np.zeros((len(inputs), s), 'int32')
+        seg = np.zeros_like(ids)
+        for r, x in enumerate(inputs):
+            ids[r, :len(x)] = x
+            if segments is not None:
+                if len(segments[r]) != len(x):
+                    raise ValueError('segments[%d] has %d entries for %d tokens' % (r, len(segments[r]), len(x)))
+                seg[r, :len(x)] = segments[r]
+        capacity = s + self.maxlen
+        log_probs, caches = self.lm.prefill(tf.constant(ids), tf.constant(seg), tf.constant(lengths),
+                                            tf.constant(capacity))
+        real = np.zeros((len(inputs), capacity), bool)
+        for r, n in enumerate(lengths):
+            real[r, :n] = True
+        return log_probs.numpy().astype('float64'), caches, lengths, s, real
+
+    def _step(self, tokens, positions, slot, s, real, caches):
+        lp, caches = self.lm.step(tf.constant(tokens, tf.int32), tf.constant(positions, tf.int32),
+                                  tf.constant(slot, tf.int32), tf.constant(s, tf.int32), tf.constant(real), caches)
+        return lp.numpy().astype('float64'), caches
+
+    @staticmethod
+    def _gather(caches, index):
+        index = tf.constant(index, tf.int32)
+        return [(tf.gather(k, index), tf.gather(v, index)) for k, v in caches]
+
+    def _stops(self, ids):
+        ids = np.asarray(ids)
+        return len(ids) >= self.minlen and len(ids) and ids[-1] in self.end_ids
+
+    # ------------------------------------------------------------------ sampling / greedy
+
+    def sample(self, inputs, n=1, processors=None, seed=None, segments=None, min_ends=1, greedy=False):
+        """``n`` samples per input (lists of :class:`Result`, in input order)."""
+        if n < 1:
+            raise ValueError('n must be >= 1, got %r' % n)
+        rng = np.random.RandomState(seed)
+        lp, caches, lengths, s, real = self._prefill(inputs, segments)
+        b = len(inputs)
+        rows = np.repeat(np.arange(b), n)
+        lp = np.repeat(lp, n, axis=0)
+        caches = self._gather(caches, rows)
+        real = real[rows]
+        out = [[] for _ in rows]
+        scores = np.zeros(len(rows))
+        status = [None] * len(rows)
+        for t in range(self.maxlen):
+            alive = np.array([st is None for st in status])
+            if not alive.any():
+                break
+            idx = np.flatnonzero(alive)
+            processed = apply(processors, lp[idx], [out[i] for i in idx], rows[idx])
+            tokens = np.zeros(len(rows), dtype='int32')
+            for j, i in enumerate(idx):
+                row = processed[j]
+                if not np.isfinite(row).any():
+                    status[i] = 'no_valid_token'
+                    continue
+                if greedy:
+                    tok = int(np.argmax(row))
+                else:
+                    p = np.exp(row)
+                    tok = int(min(np.searchsorted(np.cumsum(p), rng.random_sample() * p.sum(), side='right'),
+                                  len(p) - 1))
+                    while not np.isfinite(row[tok]):  # guard against round-off landing on a masked token
+                        tok -= 1
+                out[i].append(tok)
+                scores[i] += row[tok]
+                tokens[i] = tok
+                ends = int(np.isin(out[i], self.end_ids).sum())
+                if self._stops(out[i]) and ends >= min_ends:
+                    status[i] = 'end'
+            if t + 1 < self.maxlen and any(st is None for st in status):
+                lp, caches = self._step(tokens, lengths[rows] + t, s + t, s, real, caches)
+        results = [Result(out[i], float(scores[i]), status[i] or 'maxlen') for i in range(len(rows))]
+        return [results[i * n:(i + 1) * n] for i in range(b)]
+
+    def greedy(self, inputs, processors=None, segments=None, min_ends=1):
+        """Arg-max decoding; equals bert4keras ``beam_search(topk=1)``. Returns a :class:`Result` per input."""
+        return [r[0] for r in self.sample(inputs, 1, processors, segments=segments, min_ends=min_ends,
+                                          greedy=True)]
+
+    # ------------------------------------------------------------------ beam search
+
+    def beam_search(self, inputs, beam_size, processors=None, segments=None, min_ends=1,
+                    length_normalization=False):
+        """bert4keras' beam search (global top-k over beam x vocab; finished beams leave and the beam shrinks;
+        stop when the best beam has ended), run for all inputs at once. ``length_normalization``: compare
+        scores divided by length instead of raw sums."""
+        if not (isinstance(beam_size, (int, np.integer)) and beam_size >= 1):
+            raise ValueError('beam_size must be an integer >= 1, got %r' % (beam_size,))
+        k = int(beam_size)
+        lp, caches, lengths, s, real = self._prefill(inputs, segments)
+        b = len(inputs)
+        caches = self._gather(caches, np.repeat(np.arange(b), k))
+        real = np.repeat(real, k, axis=0)
+        lp = np.repeat(lp, k, axis=0)
+        beams = [{'ids': np.zeros((1, 0), int), 'scores': np.zeros(1), 'topk': k, 'result': None}
+                 for _ in range(b)]
+
+        def norm(scores, length):
+            return scores / max(length, 1) if length_normalization else scores
+
+        for t in range(self.maxlen):
+            tokens = np.zeros(b * k, 'int32')
+            parents = np.arange(b * k)
+            for i, beam in enumerate(beams):
+                if beam['result'] is not None:
+                    continue
+                live = beam['ids'].shape[0]
+                slots = i * k + np.arange(live)
+                step_lp = apply(processors, lp[slots], [list(r) for r in beam['ids']], np.full(live, i))
+                cand = beam['scores'].reshape((-1, 1)) + step_lp
+                topk = beam['topk']
+                indices = cand.argpartition(-topk, axis=None)[-topk:]
+                cand_scores = np.take_along_axis(cand, indices, axis=None)
+                if not np.isfinite(cand_scores).any():
+                    best = int(np.argmax(norm(beam['scores'], t)))
+                    beam['result'] = Result(list(beam['ids'][best]), float(beam['scores'][best]), 'no_valid_token')
+                    continue
+                finite = np.isfinite(cand_scores)
+                indices, cand_scores = indices[finite], cand_scores[finite]
+                r1, r2 = indices // cand.shape[1], indices % cand.shape[1]
+                ids = np.concatenate([beam['ids'][r1], r2.reshape((-1, 1))], 1)
+                is_end = np.isin(ids[:, -1], self.end_ids)
+                end_counts = np.isin(ids, self.end_ids).sum(1)
+                keep = np.ones(len(ids), bool)
+                if ids.shape[1] >= self.minlen:
+                    best = int(np.argmax(norm(cand_scores, ids.shape[1])))
+                    if is_end[best] and end_counts[best] >= min_ends:
+                        beam['result'] = Result(list(ids[best]), float(cand_scores[best]), 'end')
+                        continue
+                    keep = ~is_end | (end_counts < min_ends)
+                beam['ids'], beam['scores'] = ids[keep], cand_scores[keep]
+                beam['topk'] = int(keep.sum()) if ids.shape[1] >= self.minlen else beam['topk']
+                n_live = beam['ids'].shape[0]
+                parents[i * k:i * k + n_live] = i * k + r1[keep]
+                tokens[i * k:i * k + n_live] = r2[keep]
+            if all(beam['result'] is not None for beam in beams) or t + 1 == self.maxlen:
+                break
+            caches = self._gather(caches, parents)
+            positions = np.repeat(lengths, k) + t
+            lp, caches = self._step(tokens, positions, s + t, s, real, caches)
+        out = []
+        for beam in beams:
+            if beam['result'] is None:
+                best = int(np.argmax(norm(beam['scores'], beam['ids'].shape[1])))
+                beam['result'] = Result(list(beam['ids'][best]), float(beam['scores'][best]), 'maxlen')
+            out.append(beam['result'])
+        return out

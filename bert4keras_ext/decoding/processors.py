@@ -1,0 +1,216 @@
+"""Logits processors: composable functions of next-token log-probs, used by :class:`~.decoder.Decoder` and,
+through :func:`attach_to_autoregressive_decoder`, by bert4keras' own ``AutoRegressiveDecoder`` subclasses.
+
+A processor is called as ``processor(log_probs, output_ids, rows)`` with ``log_probs`` ``[N, V]`` (float64 numpy),
+``output_ids`` a list of N generated-token lists and ``rows`` the N input indices the rows belong to (for per-input
+constraints); it returns new log-probs where ``-inf`` removes a token. :func:`apply` runs a list and renormalises.
+
+Consistent variants (article 1, Welleck et al. 2020): the end token(s) always stay in the top-k / nucleus set.
+"""
+import numpy as np
+
+from bert4keras_ext.decoding.automaton import SuffixAutomaton
+
+NEG_INF = -np.inf
+
+
+def _check_end_ids(end_ids):
+    end_ids = [end_ids] if np.isscalar(end_ids) else list(end_ids or [])
+    return np.array(end_ids, dtype=int)
+
+
+def log_normalize(log_probs):
+    """Renormalise rows of log-probs; an all ``-inf`` row stays all ``-inf``."""
+    m = np.max(log_probs, axis=-1, keepdims=True)
+    finite = np.isfinite(m)
+    safe_m = np.where(finite, m, 0.0)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        z = np.log(np.sum(np.exp(log_probs - safe_m), axis=-1, keepdims=True)) + safe_m
+        return np.where(finite, log_probs - z, NEG_INF)
+
+
+def apply(processors, log_probs, output_ids, rows=None):
+    """Run ``processors`` in order and renormalise."""
+    rows = np.arange(len(log_probs)) if rows is None else rows
+    out = np.asarray(log_probs, dtype='float64')
+    for proc in processors or ():
+        out = proc(out, output_ids, rows)
+    return log_normalize(out)
+
+
+class Temperature:
+    def __init__(self, temperature):
+        if not temperature > 0:
+            raise ValueError('temperature must be > 0, got %r' % (temperature,))
+        self.temperature = float(temperature)
+
+    def __call__(self, log_probs, output_ids, rows):
+        return log_probs / self.temperature
+
+
+class TopK:
+    """Keep the ``k`` most probable tokens (``consistent``: plus the end token(s))."""
+
+    def __init__(self, k, consistent=False, end_ids=None):
+        if not (isinstance(k, (int, np.integer)) and k >= 1):
+            raise ValueError('top_k must be an integer >= 1, got %r' % (k,))
+        if consistent and end_ids is None:
+            raise ValueError('consistent top-k needs end_ids')
+        self.k, self.consistent, self.end_ids = int(k), consistent, _check_end_ids(end_ids)
+
+    def __call__(self, log_probs, output_ids, rows):
+        k = min(self.k, log_probs.shape[1])
+        keep = np.zeros_like(log_probs, dtype=bool)
+        idx = np.argpartition(-log_probs, k - 1, axis=1)[:, :k]
+        np.put_along_axis(keep, idx, True, axis=1)
+        if self.consistent:
+            keep[:, self.end_ids] = True
+        return np.where(keep, log_probs, NEG_INF)
+
+
+class TopP:
+    """Nucleus: keep the most probable tokens up to and including the one where the cumulative probability first
+    reaches ``p`` (bert4keras' rule); ``consistent``: the end token(s) are always kept."""
+
+    def __init__(self, p, consistent=False, end_ids=None):
+        if not (0 < p <= 1):
+            raise ValueError('top_p must be in (0, 1], got %r' % (p,))
+        if consistent and end_ids is None:
+            raise ValueError('consistent nucleus needs end_ids')
+        self.p, self.consistent, self.end_ids = float(p), consistent, _check_end_ids(end_ids)
+
+    def __call__(self, log_probs, output_ids, rows):
+        probs = np.exp(log_normalize(log_probs))
+        order = np.argsort(-probs, axis=1, kind='stable')
+        sorted_p = np.take_along_axis(probs, order, axis=1)
+        cum = np.cumsum(sorted_p, axis=1)
+        drop_sorted = np.roll(cum >= self.p, 1, axis=1)
+        drop_sorted[:, 0] = False
+        keep = np.ones_like(probs, dtype=bool)
+        np.put_along_axis(keep, order, ~drop_sorted, axis=1)
+        if self.consistent:
+            keep[:, self.end_ids] = True
+        return np.where(keep, log_probs, NEG_INF)
+
+
+class MinLength:
+    """Forbid the end token(s) while fewer than ``min_length`` tokens were generated."""
+
+    def __init__(self, min_length, end_ids):
+        self.min_length, self.end_ids = int(min_length), _check_end_ids(end_ids)
+
+    def __call__(self, log_probs, output_ids, rows):
+        out = log_probs.copy()
+        for i, ids in enumerate(output_ids):
+            if len(ids) < self.min_length:
+                out[i, self.end_ids] = NEG_INF
+        return out
+
+
+class NoRepeatNGram:
+    """Forbid any token that would repeat an n-gram already in the row's output."""
+
+    def __init__(self, n):
+        if n < 1:
+            raise ValueError('no-repeat n-gram size must be >= 1, got %r' % (n,))
+        self.n = int(n)
+
+    def __call__(self, log_probs, output_ids, rows):
+        out = log_probs.copy()
+        n = self.n
+        for i, ids in enumerate(output_ids):
+            ids = list(ids)
+            if len(ids) < n - 1:
+                continue
+            prefix = tuple(ids[len(ids) - n + 1:]) if n > 1 else ()
+            banned = [ids[j + n - 1] for j in range(len(ids) - n + 1) if tuple(ids[j:j + n - 1]) == prefix]
+            out[i, banned] = NEG_INF
+        return out
+
+
+class RepetitionPenalty:
+    """Lower the log-prob of every token already generated by ``log(penalty)``."""
+
+    def __init__(self, penalty):
+        if not penalty >= 1:
+            raise ValueError('repetition penalty must be >= 1, got %r' % (penalty,))
+        self.penalty = float(penalty)
+
+    def __call__(self, log_probs, output_ids, rows):
+        out = log_probs.copy()
+        for i, ids in enumerate(output_ids):
+            if len(ids):
+                out[i, np.unique(ids)] -= np.log(self.penalty)
+        return out
+
+
+class PrefixAllowedTokens:
+    """``fn(row, output_ids) -> allowed token ids`` (the input index ``row`` and the row's generated tokens)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, log_probs, output_ids, rows):
+        out = np.full_like(log_probs, NEG_INF)
+        for i, ids in enumerate(output_ids):
+            allowed = np.asarray(list(self.fn(int(rows[i]), list(ids))), dtype=int)
+            out[i, allowed] = log_probs[i, allowed]
+        return out
+
+
+class SpanConstraint:
+    """Every generated sequence before the end token is a contiguous span of the input's passage tokens.
+
+    passages: one token-id list per input (or a single list for all). Each step costs the automaton's out-degree
+    (<= vocabulary) per row; states are memoised by prefix, so nothing rescans the passage.
+    ``min_span``: the end token is allowed only after this many span tokens (default 1: no empty answers).
+    """
+
+    def __init__(self, passages, end_ids, min_span=1):
+        if passages and np.isscalar(passages[0]):
+            passages = [passages]
+        self.automata = [SuffixAutomaton(list(p)) for p in passages]
+        self.end_ids = _check_end_ids(end_ids)
+        self.min_span = int(min_span)
+        self._states = {}
+
+    def automaton(self, row):
+        return self.automata[row if len(self.automata) > 1 else 0]
+
+    def state(self, row, ids):
+        key = (row if len(self.automata) > 1 else 0, tuple(ids))
+        if key not in self._states:
+            parent = self.state(row, ids[:-1]) if ids else 0
+            self._states[key] = self.automaton(row).advance(parent, ids[-1]) if ids else 0
+        return self._states[key]
+
+    def __call__(self, log_probs, output_ids, rows):
+        out = np.full_like(log_probs, NEG_INF)
+        for i, ids in enumerate(output_ids):
+            row = int(rows[i])
+            state = self.state(row, list(ids))
+            allowed = self.automaton(row).next_tokens(state)
+            if allowed:
+                out[i, allowed] = log_probs[i, allowed]
+            if state is not None and len(ids) >= self.min_span:
+                out[i, self.end_ids] = log_probs[i, self.end_ids]
+        return out
+
+
+def attach_to_autoregressive_decoder(decoder, processors):
+    """Give an existing bert4keras ``AutoRegressiveDecoder`` instance our processors: its ``predict`` output (as
+    log-probs) goes through them before beam search / sampling sees it. Returns the decoder."""
+    original = decoder.predict
+
+    def predict(inputs, output_ids, states, temperature=1, rtype='probas'):
+        scores, states = original(inputs, output_ids, states, temperature, 'logits')
+        ids = [list(r) for r in np.asarray(output_ids)]
+        if len(ids) != len(scores):
+            ids = ids * len(scores)
+        scores = apply(processors, scores, ids)
+        if rtype == 'probas':
+            return np.exp(scores), states
+        return scores, states
+
+    decoder.predict = predict
+    return decoder

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert4keras_ext.checkpoints import load_model
+from bert4keras_ext.decoding import CachedLM, Decoder, SpanConstraint, TopK, attach_to_autoregressive_decoder
+
+END = 3  # [SEP] in tiny_vocab
+
+
+def stock_decoder(model, maxlen, minlen=1, application='unilm'):
+    from bert4keras.snippets import AutoRegressiveDecoder
+
+    class Stock(AutoRegressiveDecoder):
+        @AutoRegressiveDecoder.wraps(default_rtype='probas')
+        def predict(self, inputs, output_ids, states):
+            token_ids, segment_ids = inputs
+            token_ids = np.concatenate([token_ids, output_ids], 1)
+            seg = 1 if application == 'unilm' else 0
+            segment_ids = np.concatenate([segment_ids, np.full_like(output_ids, seg)], 1)
+            return self.last_token(model).predict([token_ids, segment_ids], verbose=0)
+
+    return Stock(start_id=None, end_id=END, maxlen=maxlen, minlen=minlen)
+
+
+def sources(n, rng, lo=4, hi=10):
+    out = []
+    for _ in range(n):
+        ids = list(rng.randint(5, 40, size=rng.randint(lo, hi)))
+        out.append([2] + ids + [END])
+    return out
+
+
+@pytest.fixture(scope='module')
+def unilm(tiny_dir):
+    model, _ = load_model(tiny_dir, application='unilm')
+    return model
+
+
+@pytest.mark.parametrize('application', ['unilm', 'lm'])
+def test_cached_equals_uncached_over_20_steps(tiny_dir, application):
+    model, _ = load_model(tiny_dir, application=application)
+    lm = CachedLM(model, application)
+    rng = np.random.RandomState(0)
+    src = sources(3, rng)
+    dec = Decoder(lm, END, maxlen=20)
+    lp, caches, lengths, s, real = dec._prefill(src, None)
+    outs = [list(x) for x in src]
+    seg_value = 1 if application == 'unilm' else 0
+    worst = 0.0
+    for t in range(20):
+        for r in range(3):
+            segs = [0] * len(src[r]) + [seg_value] * (len(outs[r]) - len(src[r]))
+            ref = np.log(model.predict([np.array([outs[r]]), np.array([segs])], verbose=0)[0, -1])
+            worst = max(worst, np.abs(ref - lp[r]).max())
+        nxt = lp.argmax(1).astype('int32')
+        for r in range(3):
+            outs[r].append(int(nxt[r]))
+        lp, caches = dec._step(nxt, lengths + t, s + t, s, real, caches)
+    assert worst < 1e-5
+
+
+@pytest.mark.parametrize('beam', [1, 3])
+def test_beam_and_greedy_identical_to_bert4keras(unilm, beam):
+    rng = np.random.RandomState(1)
+    src = sources(4, rng)
+    maxlen = 12
+    ours = Decoder(unilm, END, maxlen=maxlen, minlen=2).beam_search(src, beam)
+    stock = stock_decoder(unilm, maxlen, minlen=2)
+    for x, r in zip(src, ours):
+        expected = stock.beam_search([np.array(x), np.zeros(len(x), int)], topk=beam)
+        assert list(expected) == r.ids
+    if beam == 1:
+        greedy = Decoder(unilm, END, maxlen=maxlen, minlen=2).greedy(src)
+        assert [g.ids for g in greedy] == [r.ids for r in ours]
+
+
+def test_batched_sampling_is_seeded_and_respects_topk(unilm):
+    rng = np.random.RandomState(2)
+    src = sources(3, rng)
+    dec = Decoder(unilm, END, maxlen=8)
+    a = dec.sample(src, n=4, processors=[TopK(1)], seed=0)
+    greedy = dec.greedy(src)
+    for samples, g in zip(a, greedy):
+        assert all(s.ids == g.ids for s in samples)  # top-1 sampling is greedy
+    b1 = dec.sample(src, n=2, seed=5)
+    b2 = dec.sample(src, n=2, seed=5)
+    assert [[s.ids for s in x] for x in b1] == [[s.ids for s in x] for x in b2]
+
+
+def test_impossible_constraint_ends_with_status(unilm):
+    dec = Decoder(unilm, END, maxlen=5)
+    never = lambda lp, ids, rows: np.full_like(lp, -np.inf)  # noqa: E731
+    res = dec.sample([[2, 7, 8, END]], n=2, processors=[never], seed=0)[0]
+    assert all(r.status == 'no_valid_token' and r.ids == [] for r in res)
+    assert dec.beam_search([[2, 7, 8, END]], 2, processors=[never])[0].status == 'no_valid_token'
+
+
+def test_span_constrained_outputs_are_spans(unilm):
+    rng = np.random.RandomState(3)
+    src = sources(4, rng, lo=6, hi=12)
+    passages = [x[1:-1] for x in src]
+    dec = Decoder(unilm, END, maxlen=10)
+    for samples, passage in zip(dec.sample(src, n=3, processors=[SpanConstraint(passages, END)], seed=1),
+                                passages):
+        for s in samples:
+            body = s.ids[:-1] if s.status == 'end' else s.ids
+            text = ' '.join(map(str, passage))
+            assert ' '.join(map(str, body)) in text and len(body) >= 1
+
+
+def test_adapter_gives_bert4keras_decoder_the_processors(unilm):
+    stock = attach_to_autoregressive_decoder(stock_decoder(unilm, 10), [SpanConstraint([9, 10, 11, 12], END)])
+    np.random.seed(0)
+    for ids in stock.random_sample([np.array([2, 9, 10, 11, 12, END]), np.zeros(6, int)], n=4):
+        body = [int(i) for i in ids if i != END]
+        assert ' '.join(map(str, body)) in '9 10 11 12'
+
+
+def test_bad_arguments_name_themselves(unilm):
+    with pytest.raises(ValueError, match=r'end_ids \[999\] are outside the vocabulary'):
+        Decoder(unilm, 999, maxlen=5)
+    with pytest.raises(ValueError, match=r'maxlen \(2\) must be >= minlen \(3\)'):
+        Decoder(unilm, END, maxlen=2, minlen=3)
+    dec = Decoder(unilm, END, maxlen=5)
+    with pytest.raises(ValueError, match='inputs is empty'):
+        dec.greedy([])
+    with pytest.raises(ValueError, match=r'inputs\[1\] is an empty token list'):
+        dec.greedy([[2, 3], []])
+    with pytest.raises(ValueError, match='beam_size must be an integer >= 1'):
+        dec.beam_search([[2, 3]], 0)
