@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from bert4keras_ext.decoding import (MinLength, NoRepeatNGram, PrefixAllowedTokens, RepetitionPenalty,
+                                     SpanConstraint, SuffixAutomaton, Temperature, TopK, TopP, apply)
+
+
+def random_log_probs(rng, n=3, v=20):
+    z = rng.normal(size=(n, v)) * 3
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 8), st.integers(0, 19))
+def test_consistent_topk_always_keeps_end(seed, k, end):
+    lp = random_log_probs(np.random.RandomState(seed))
+    out = apply([TopK(k, consistent=True, end_ids=end)], lp, [[]] * 3)
+    assert np.all(np.isfinite(out[:, end]))
+    assert np.all(np.isfinite(out).sum(1) <= k + 1)
+    plain = apply([TopK(k)], lp, [[]] * 3)
+    assert np.all(np.isfinite(plain).sum(1) == k)
+    np.testing.assert_allclose(np.exp(out).sum(1), 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.05, 1.0), st.integers(0, 19))
+def test_nucleus_rule_and_consistency(seed, p, end):
+    lp = random_log_probs(np.random.RandomState(seed))
+    out = apply([TopP(p)], lp, [[]] * 3)
+    probs = np.exp(lp)
+    for i in range(3):
+        kept = np.isfinite(out[i])
+        mass_kept = probs[i, kept].sum()
+        smallest_kept = probs[i, kept].min()
+        assert mass_kept >= p - 1e-9                      # reaches p ...
+        assert mass_kept - smallest_kept < p + 1e-9       # ... and is the smallest such set
+    cons = apply([TopP(p, consistent=True, end_ids=end)], lp, [[]] * 3)
+    assert np.all(np.isfinite(cons[:, end]))
+
+
+def test_min_length_no_repeat_repetition_prefix_temperature():
+    lp = np.log(np.full((2, 6), 1 / 6))
+    out = MinLength(2, end_ids=[5])(lp, [[1], [1, 2]], np.arange(2))
+    assert np.isneginf(out[0, 5]) and np.isfinite(out[1, 5])
+    out = NoRepeatNGram(2)(lp, [[1, 2, 1], [3]], np.arange(2))
+    assert np.isneginf(out[0, 2]) and np.isfinite(out[1]).all()
+    out = RepetitionPenalty(2.0)(lp, [[1, 1], []], np.arange(2))
+    assert out[0, 1] == pytest.approx(lp[0, 1] - np.log(2)) and out[0, 0] == lp[0, 0]
+    out = PrefixAllowedTokens(lambda row, ids: [row, 4])(lp, [[], []], np.array([0, 3]))
+    assert np.isfinite(out[0]).sum() == 2 and np.isfinite(out[1, [3, 4]]).all()
+    sharp = apply([Temperature(0.5)], np.log(np.array([[0.6, 0.4]])), [[]])
+    assert np.exp(sharp)[0, 0] == pytest.approx(0.36 / 0.52)
+
+
+def test_bad_processor_arguments():
+    with pytest.raises(ValueError, match='top_p must be in'):
+        TopP(0.0)
+    with pytest.raises(ValueError, match='top_p must be in'):
+        TopP(1.5)
+    with pytest.raises(ValueError, match='top_k must be an integer >= 1'):
+        TopK(0)
+    with pytest.raises(ValueError, match='temperature must be > 0'):
+        Temperature(0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=30), st.lists(st.integers(0, 5), max_size=6))
+def test_suffix_automaton_accepts_exactly_substrings(text, query):
+    sam = SuffixAutomaton(text)
+    is_sub = any(text[i:i + len(query)] == query for i in range(len(text) - len(query) + 1))
+    assert sam.contains(query) == is_sub
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(6, 30), min_size=1, max_size=25), st.integers(0, 10_000))
+def test_span_constraint_random_walks_are_spans(passage, seed):
+    """Sampling under the constraint from random distributions always yields a span of the passage."""
+    rng = np.random.RandomState(seed)
+    proc = SpanConstraint([passage], end_ids=[3])
+    ids = []
+    for _ in range(12):
+        lp = apply([proc], random_log_probs(rng, n=1, v=32), [ids])[0]
+        assert np.isfinite(lp).any()
+        tok = int(rng.choice(32, p=np.exp(lp)))
+        if tok == 3:
+            break
+        ids.append(tok)
+    text = ' %s ' % ' '.join(map(str, passage))
+    assert ids and (' %s ' % ' '.join(map(str, ids))) in text
