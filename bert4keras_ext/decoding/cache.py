@@ -62,6 +62,7 @@ class CachedLM:
         self.max_position = int(self.position_embedding.embeddings.shape[0])
         self.prefill = tf.function(self._prefill, reduce_retracing=True)
         self.step = tf.function(self._step, reduce_retracing=True)
+        self.reorder_step = tf.function(self._reorder_step, reduce_retracing=True)
 
     # ------------------------------------------------------------------ pieces
 
@@ -147,6 +148,11 @@ class CachedLM:
 
         h, caches = self._blocks(x, caches, write, visible)
         return self._log_probs(h[:, 0]), caches
+
+    def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, caches):
+        """:meth:`step` after re-ordering the cache rows by ``parents`` (beam search), in one compiled call."""
+        caches = [(tf.gather(k, parents), tf.gather(v, parents)) for k, v in caches]
+        return self._step(tokens, positions, slot, prompt_size, prompt_real, caches)
 
 
 def _optional(get, name):

@@ -78,9 +78,13 @@ class Decoder:
             real[r, :n] = True
         return log_probs.numpy().astype('float64'), caches, lengths, s, real
 
-    def _step(self, tokens, positions, slot, s, real, caches):
-        lp, caches = self.lm.step(tf.constant(tokens, tf.int32), tf.constant(positions, tf.int32),
-                                  tf.constant(slot, tf.int32), tf.constant(s, tf.int32), tf.constant(real), caches)
+    def _step(self, tokens, positions, slot, s, real, caches, parents=None):
+        args = (tf.constant(tokens, tf.int32), tf.constant(positions, tf.int32), tf.constant(slot, tf.int32),
+                tf.constant(s, tf.int32), tf.constant(real), caches)
+        if parents is None:
+            lp, caches = self.lm.step(*args)
+        else:
+            lp, caches = self.lm.reorder_step(tf.constant(parents, tf.int32), *args)
         return lp.numpy().astype('float64'), caches
 
     @staticmethod
@@ -202,9 +206,8 @@ class Decoder:
                 tokens[i * k:i * k + n_live] = r2[keep]
             if all(beam['result'] is not None for beam in beams) or t + 1 == self.maxlen:
                 break
-            caches = self._gather(caches, parents)
             positions = np.repeat(lengths, k) + t
-            lp, caches = self._step(tokens, positions, s + t, s, real, caches)
+            lp, caches = self._step(tokens, positions, s + t, s, real, caches, parents=parents)
         out = []
         for beam in beams:
             if beam['result'] is None:
