@@ -59,3 +59,27 @@ def best_threshold(y_true, scores, metric=binary_f1, candidates=None):
     for t in candidates:
         best = max(best, (metric(y_true, (scores > t).astype(int)), float(t)))
     return best[1]
+
+
+# ------------------------------------------------------------------ sequence metrics (article 1)
+
+def non_termination_ratio(sequences, end_ids, max_length):
+    """Share of sequences with no end token among their first ``max_length`` tokens (r_L of Welleck et al.)."""
+    end_ids = set(np.atleast_1d(end_ids).tolist())
+    if not sequences:
+        raise ValueError('no sequences')
+    return float(np.mean([not any(t in end_ids for t in list(s)[:max_length]) for s in sequences]))
+
+
+def repetition(sequence, n=4):
+    """Share of repeated n-grams: 1 - unique n-grams / n-grams (0 for sequences shorter than n)."""
+    s = list(sequence)
+    grams = [tuple(s[i:i + n]) for i in range(len(s) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def perplexity(token_log_probs):
+    """exp of the mean negative log-probability of the given tokens (natural log)."""
+    lp = np.concatenate([np.ravel(x) for x in token_log_probs]) if isinstance(token_log_probs, list) \
+        else np.ravel(token_log_probs)
+    return float(np.exp(-np.mean(lp)))
