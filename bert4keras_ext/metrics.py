@@ -83,3 +83,71 @@ def perplexity(token_log_probs):
     lp = np.concatenate([np.ravel(x) for x in token_log_probs]) if isinstance(token_log_probs, list) \
         else np.ravel(token_log_probs)
     return float(np.exp(-np.mean(lp)))
+
+
+# ------------------------------------------------------------------ generation metrics (article 5)
+
+def _chars(text):
+    return [c for c in str(text) if not c.isspace()]
+
+
+def char_f1(prediction, reference):
+    """CMRC-style character-level F1 (longest common subsequence based precision/recall)."""
+    p, r = _chars(prediction), _chars(reference)
+    if not p or not r:
+        return float(p == r)
+    lcs = _lcs(p, r)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(p), lcs / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact_match(prediction, reference):
+    return float(''.join(_chars(prediction)) == ''.join(_chars(reference)))
+
+
+def _lcs(a, b):
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def rouge_l(prediction, reference):
+    """Character-level ROUGE-L F-measure."""
+    return char_f1(prediction, reference)
+
+
+def bleu4(prediction, reference):
+    """Character-level sentence BLEU-4 (uniform weights, brevity penalty, add-one smoothing for n > 1)."""
+    p, r = _chars(prediction), _chars(reference)
+    if not p:
+        return 0.0
+    log_precisions = []
+    for n in range(1, 5):
+        grams = [tuple(p[i:i + n]) for i in range(len(p) - n + 1)]
+        ref = {}
+        for i in range(len(r) - n + 1):
+            g = tuple(r[i:i + n])
+            ref[g] = ref.get(g, 0) + 1
+        match = 0
+        for g in grams:
+            if ref.get(g, 0) > 0:
+                ref[g] -= 1
+                match += 1
+        total = len(grams)
+        if n == 1 and match == 0:
+            return 0.0
+        log_precisions.append(np.log((match + (n > 1)) / (total + (n > 1))) if total else np.log(1 / (1 + 1)))
+    bp = min(1.0, np.exp(1 - len(r) / len(p)))
+    return float(bp * np.exp(np.mean(log_precisions)))
+
+
+def distinct_n(texts, n):
+    """Unique n-grams / n-grams over all texts (characters)."""
+    grams = [tuple(_chars(t)[i:i + n]) for t in texts for i in range(len(_chars(t)) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0

@@ -117,7 +117,7 @@ class Decoder:
             if not alive.any():
                 break
             idx = np.flatnonzero(alive)
-            processed = apply(processors, lp[idx], [out[i] for i in idx], rows[idx])
+            processed = apply(processors, lp[idx], [out[i] for i in idx], rows[idx]) if processors else lp[idx]
             tokens = np.zeros(len(rows), dtype='int32')
             for j, i in enumerate(idx):
                 row = processed[j]
@@ -177,7 +177,8 @@ class Decoder:
                     continue
                 live = beam['ids'].shape[0]
                 slots = i * k + np.arange(live)
-                step_lp = apply(processors, lp[slots], [list(r) for r in beam['ids']], np.full(live, i))
+                step_lp = (apply(processors, lp[slots], [list(r) for r in beam['ids']], np.full(live, i))
+                           if processors else lp[slots])
                 cand = beam['scores'].reshape((-1, 1)) + step_lp
                 topk = beam['topk']
                 indices = cand.argpartition(-topk, axis=None)[-topk:]

@@ -1,0 +1,3 @@
+from bert4keras_ext.qa.cli import main
+
+main()

@@ -1,0 +1,91 @@
+"""Training examples for the passage -> (answer, question) generator: ``{'passage', 'answer', 'question'}``, with
+passages cut into windows that contain the answer (as the article's script keeps only windows holding it)."""
+from bert4keras_ext.data.corpora import peoples_daily_pos
+
+
+def window_around(passage, start, length, max_len):
+    """A window of at most ``max_len`` chars of ``passage`` containing ``[start, start + length)``."""
+    if len(passage) <= max_len:
+        return passage, start
+    if length > max_len:
+        return None, None
+    left = max(0, min(start - (max_len - length) // 2, len(passage) - max_len))
+    return passage[left:left + max_len], start - left
+
+
+def from_squad(records, max_len):
+    """SQuAD/CMRC2018 paragraphs (see ``data.read_squad``) -> examples (first answer of each question)."""
+    out = []
+    for para in records:
+        for qa in para['qas']:
+            if not qa['answers']:
+                continue
+            ans = qa['answers'][0]
+            start = ans['answer_start'] if isinstance(ans['answer_start'], int) and ans['answer_start'] >= 0 \
+                else para['context'].find(ans['text'])
+            if start < 0:
+                continue
+            window, _ = window_around(para['context'], start, len(ans['text']), max_len)
+            if window and ans['text'] and ans['text'] in window:
+                out.append({'passage': window, 'answer': ans['text'], 'question': qa['question']})
+    return out
+
+
+def from_webqa(records, max_len):
+    """WebQA/SogouQA records (see ``data.read_webqa``) -> examples from passages that contain their answer."""
+    out = []
+    for rec in records:
+        for p in rec['passages']:
+            start = p['passage'].find(p['answer']) if p['answer'] else -1
+            if start < 0:
+                continue
+            window, _ = window_around(p['passage'], start, len(p['answer']), max_len)
+            if window:
+                out.append({'passage': window, 'answer': p['answer'], 'question': rec['question']})
+    return out
+
+
+# Question words for People's Daily entity tags (synthetic questions, clearly labelled as such in reports).
+QUESTION_WORDS = {'nr': '谁', 'ns': '哪里', 'nt': '哪个机构', 't': '什么时候', 'm': '多少'}
+
+
+def synthetic_peoples_daily(max_len=96, limit=None):
+    """Synthetic QA pairs from People's Daily: the answer is a tagged entity (person nr, place ns, organisation nt,
+    time t, number m) of a sentence; the question is that sentence with the entity replaced by a question word
+    (谁/哪里/哪个机构/什么时候/多少); the passage is the line around it. Consecutive words with the same tag (e.g. a
+    surname and a given name, both nr) form one entity."""
+    out = []
+    for sent in peoples_daily_pos():
+        text = ''.join(w for w, _ in sent)
+        if len(text) < 8:
+            continue
+        pos, i, spans = 0, 0, []
+        starts = []
+        for w, _ in sent:
+            starts.append(pos)
+            pos += len(w)
+        while i < len(sent):
+            tag = sent[i][1]
+            j = i
+            while j + 1 < len(sent) and sent[j + 1][1] == tag:
+                j += 1
+            if tag in QUESTION_WORDS:
+                spans.append((starts[i], starts[j] + len(sent[j][0]), tag))
+            i = j + 1
+        for a, b, tag in spans:
+            answer = text[a:b]
+            if len(answer) < 2 and tag != 'm':
+                continue
+            # the question: the clause holding the answer, entity replaced by the question word
+            left = max(text.rfind(c, 0, a) for c in '。！？；，') + 1
+            rights = [k for k in (text.find(c, b) for c in '。！？；，') if k >= 0]
+            right = min(rights) if rights else len(text)
+            question = text[left:a] + QUESTION_WORDS[tag] + text[b:right] + '？'
+            if len(question) < 5 or len(question) > 48:
+                continue
+            window, _ = window_around(text, a, b - a, max_len)
+            if window:
+                out.append({'passage': window, 'answer': answer, 'question': question})
+                if limit and len(out) >= limit:
+                    return out
+    return out
