@@ -89,3 +89,25 @@ def synthetic_peoples_daily(max_len=96, limit=None):
                 if limit and len(out) >= limit:
                     return out
     return out
+
+
+def load_examples(path, max_len):
+    """Examples from a SQuAD/CMRC2018 JSON file or a WebQA/SogouQA file (detected from the content)."""
+    from bert4keras_ext.data.readers import DataFormatError, read_squad, read_webqa
+    try:
+        return from_squad(read_squad(path, skip_bad=True), max_len)
+    except DataFormatError as exc:
+        if 'SQuAD/CMRC2018 format' not in str(exc):
+            raise
+    return from_webqa(read_webqa(path, skip_bad=True), max_len)
+
+
+def group_by_passage(examples):
+    """``(passages, references)``: unique passages in order, and their ``[(answer, question)]``."""
+    order, refs = [], {}
+    for e in examples:
+        if e['passage'] not in refs:
+            order.append(e['passage'])
+            refs[e['passage']] = []
+        refs[e['passage']].append((e['answer'], e['question']))
+    return order, [refs[p] for p in order]

@@ -53,7 +53,7 @@ class QAGenerator:
         n = len(answer_ids)
         for i in range(len(body_ids) - n + 1):
             if list(body_ids[i:i + n]) == list(answer_ids):
-                mapping = self.tokenizer.rematch(window, tokens)[1:-1]
+                mapping = _fill_unknown(self.tokenizer.rematch(window, tokens)[1:-1], len(window))
                 chars = [c for m in mapping[i:i + n] for c in m]
                 if chars:
                     return window[chars[0]:chars[-1] + 1], chars[0]
@@ -104,7 +104,9 @@ class QAGenerator:
                 a_ids = s.ids[:-1]
                 if constrained:
                     text, pos = self._answer_text(window, tokens, body, a_ids)
-                    assert text is not None and text in window, 'span-constrained answer is not a span'
+                    if text is None:  # only [UNK] tokens: no characters to point at
+                        continue
+                    assert text in window, 'span-constrained answer is not a span'
                 else:
                     text = self.tokenizer.decode(a_ids)
                     pos = window.find(text)
@@ -121,3 +123,15 @@ class QAGenerator:
             ids = q.ids[:-1] if q.status == 'end' else q.ids
             records[r]['pairs'].append({'answer': answer, 'question': self.tokenizer.decode(ids),
                                         'answer_start': int(pos)})
+
+
+def _fill_unknown(mapping, n_chars):
+    """Give tokens that rematch leaves empty ([UNK]) the characters between their neighbours."""
+    out = [list(m) for m in mapping]
+    for i, m in enumerate(out):
+        if m:
+            continue
+        prev_end = next((out[j][-1] for j in range(i - 1, -1, -1) if out[j]), -1)
+        next_start = next((mapping[j][0] for j in range(i + 1, len(mapping)) if mapping[j]), n_chars)
+        out[i] = list(range(prev_end + 1, next_start))
+    return out
