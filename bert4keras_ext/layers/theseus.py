@@ -1,0 +1,150 @@
+"""BERT-of-Theseus (article 3, kexue.fm/archives/7575; Xu et al., EMNLP 2020): compress an N-layer model into n
+layers by training a model in which each successor module randomly replaces the N/n predecessor layers it stands
+for, while the predecessor (and the task head) stay frozen.
+
+* :class:`ModuleReplacement` — mixes ``[predecessor_output, successor_output]``: in training, the successor with
+  probability ``rate`` (one Bernoulli draw per batch, as the article, or per sample); at inference always the
+  successor. ``rate`` lives in a non-trainable variable, so schedulers change it without recompiling.
+* :func:`build_theseus` — wires predecessor/successor bert4keras builders and a shared head into the predecessor,
+  successor and Theseus Keras models.
+* :class:`ConstantReplacementRate` / :class:`LinearReplacementRate` — callbacks setting ``rate`` (p = 0.5, the
+  article; p_t = min(1, k t + b), the paper's curriculum).
+"""
+import numpy as np
+import tensorflow as tf
+
+PACKAGE = 'bert4keras_ext'
+
+
+@tf.keras.utils.register_keras_serializable(package=PACKAGE)
+class ModuleReplacement(tf.keras.layers.Layer):
+    def __init__(self, rate=0.5, per_sample=False, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.initial_rate, self.per_sample, self.seed = float(rate), bool(per_sample), seed
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.rate = self.add_weight(name='replacement_rate', shape=(), trainable=False,
+                                    initializer=tf.keras.initializers.Constant(self.initial_rate))
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        predecessor, successor = inputs
+        if not training:
+            return successor
+        shape = [tf.shape(successor)[0]] + [1] * (len(successor.shape) - 1) if self.per_sample else [1] * len(
+            successor.shape)
+        draw = tf.cast(tf.random.uniform(shape, seed=self.seed) < self.rate, successor.dtype)
+        return draw * successor + (1 - draw) * predecessor
+
+    def compute_mask(self, inputs, mask=None):
+        return mask[1] if isinstance(mask, (list, tuple)) else mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=float(self.rate.numpy()) if self.built else self.initial_rate,
+                      per_sample=self.per_sample, seed=self.seed)
+        return config
+
+
+def replacement_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, ModuleReplacement)]
+
+
+class ConstantReplacementRate(tf.keras.callbacks.Callback):
+    """Set every :class:`ModuleReplacement` rate of the model to ``rate`` when training starts."""
+
+    def __init__(self, rate=0.5):
+        super().__init__()
+        self.value = float(rate)
+
+    def on_train_begin(self, logs=None):
+        for layer in replacement_layers(self.model):
+            layer.rate.assign(self.value)
+
+
+class LinearReplacementRate(tf.keras.callbacks.Callback):
+    """``p_t = min(1, k * t + b)`` with ``t`` the training step (the paper's replacement curriculum)."""
+
+    def __init__(self, k, b):
+        super().__init__()
+        self.k, self.b, self.step = float(k), float(b), 0
+        self.history = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        value = min(1.0, self.k * self.step + self.b)
+        for layer in replacement_layers(self.model):
+            layer.rate.assign(value)
+        self.history.append(value)
+        self.step += 1
+
+
+def check_compatible(predecessor, successor):
+    big, small = predecessor.num_hidden_layers, successor.num_hidden_layers
+    if small > big:
+        raise ValueError('the successor (%d layers) is deeper than the predecessor (%d layers)' % (small, big))
+    if big % small:
+        raise ValueError('predecessor depth %d is not divisible by successor depth %d: each successor layer must '
+                         'replace the same number of predecessor layers' % (big, small))
+    if predecessor.hidden_size != successor.hidden_size:
+        raise ValueError('hidden sizes differ: predecessor %d, successor %d (the modules must be interchangeable)'
+                         % (predecessor.hidden_size, successor.hidden_size))
+    return big // small
+
+
+def copy_first_layers(predecessor, successor):
+    """Initialise the successor's embeddings and its layer i from the predecessor's embeddings and layer i."""
+    pairs = []
+    for name, layer in successor.layers.items():
+        short = name[len(successor.prefix):]
+        source = predecessor.layers.get(predecessor.prefixed(short))
+        if isinstance(source, tf.keras.layers.Layer) and isinstance(layer, tf.keras.layers.Layer) \
+                and source.weights and layer.weights:
+            pairs += list(zip(layer.weights, source.get_weights()))
+    tf.keras.backend.batch_set_value(pairs)
+    return len(pairs)
+
+
+def build_theseus(predecessor, successor, head, rate=0.5, per_sample=False, seed=None):
+    """``(predecessor_model, successor_model, theseus_model)`` sharing ``head`` (a Keras model on the encoder's
+    sequence output). In the Theseus model the predecessor's layers and the head are frozen: only successor
+    weights train. Builders must be built with different prefixes (e.g. 'Predecessor-', 'Successor-')."""
+    per_module = check_compatible(predecessor, successor)
+    predecessor_model = tf.keras.Model(predecessor.model.inputs, head(predecessor.model.output))
+    successor_model = tf.keras.Model(successor.model.inputs, head(successor.model.output))
+    inputs = predecessor.model.inputs
+    x_p = predecessor.apply_embeddings(inputs)
+    x_s = successor.apply_embeddings(inputs)
+    x = ModuleReplacement(rate, per_sample, seed, name='Theseus-Replace-0')([x_p, x_s])
+    for i in range(successor.num_hidden_layers):
+        p = x
+        for j in range(per_module):
+            p = predecessor.apply_main_layers(p, i * per_module + j)
+        s = successor.apply_main_layers(x, i)
+        x = ModuleReplacement(rate, per_sample, seed, name='Theseus-Replace-%d' % (i + 1))([p, s])
+    theseus_model = tf.keras.Model(inputs, head(x))
+    return predecessor_model, successor_model, theseus_model
+
+
+def freeze_for_theseus(predecessor, head):
+    """Freeze the predecessor's layers and the head (call before compiling the Theseus model)."""
+    for layer in _layers(predecessor):
+        layer.trainable = False
+    head.trainable = False
+
+
+def unfreeze(predecessor, head):
+    for layer in _layers(predecessor):
+        layer.trainable = True
+    head.trainable = True
+
+
+def _layers(builder):
+    return [x for x in builder.layers.values() if isinstance(x, tf.keras.layers.Layer)]
+
+
+def export_successor(successor, directory, vocab=None):
+    """The successor as a Google-format checkpoint directory (bert_config.json with its own depth,
+    bert_model.ckpt.*, and ``vocab`` if given), readable by :func:`bert4keras_ext.checkpoints.load_model`."""
+    from bert4keras_ext.checkpoints import save_checkpoint_dir
+    return save_checkpoint_dir(successor, directory, vocab=vocab)

