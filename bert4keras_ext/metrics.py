@@ -151,3 +151,15 @@ def distinct_n(texts, n):
     """Unique n-grams / n-grams over all texts (characters)."""
     grams = [tuple(_chars(t)[i:i + n]) for t in texts for i in range(len(_chars(t)) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def edit_distance(a, b):
+    """Levenshtein distance between two sequences (characters of strings, or token lists)."""
+    a, b = list(a), list(b)
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
