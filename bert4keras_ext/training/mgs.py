@@ -42,6 +42,8 @@ class MGSTrainer:
 
     def mle_gradient(self, x, y, sample_weight=None):
         y = tf.convert_to_tensor(y)
+        if sample_weight is not None:
+            sample_weight = tf.convert_to_tensor(sample_weight)
         with tf.GradientTape() as tape:
             pred = self.model(x, training=True)
             loss = self.model.compute_loss(x, y, pred, sample_weight)
