@@ -29,10 +29,13 @@ class CachedLM:
     model: the bert4keras builder or its Keras model. application: 'unilm' (target tokens get segment 1) or 'lm'.
     """
 
-    def __init__(self, model, application='unilm'):
+    def __init__(self, model, application='unilm', head=None):
+        """head: an optional :class:`bert4keras_ext.layers.SelfTerminatingHead` applied to the MLM logits and the
+        last encoder layer's hidden states; its running product is then part of the decoder state."""
         if application not in ('unilm', 'lm'):
             raise ValueError("application must be 'unilm' or 'lm', got %r" % application)
         self.application = application
+        self.head = head
         get = _layer_getter(model)
         self.get = get
         try:
@@ -101,11 +104,12 @@ class CachedLM:
             x = ffn_norm(x + ffn(x))
         return x, new_caches
 
-    def _log_probs(self, h):
+    def _logits(self, h):
         dense, norm, bias = self.mlm
-        h = norm(dense(h))
-        logits = bias(self.token_embedding(h, mode='dense'))
-        return tf.nn.log_softmax(logits, -1)
+        return bias(self.token_embedding(norm(dense(h)), mode='dense'))
+
+    def _log_probs(self, h):
+        return tf.nn.log_softmax(self._logits(h), -1)
 
     def empty_cache(self, rows, capacity):
         return [(tf.zeros([rows, self.heads, capacity, self.key_size]),
@@ -130,7 +134,10 @@ class CachedLM:
         caches = self.empty_cache(b, capacity)
         h, caches = self._blocks(x, caches, lambda cache, new: cache + tf.pad(new, pad), visible)
         last = tf.gather(h, lengths - 1, batch_dims=1)
-        return self._log_probs(last), caches
+        if self.head is None:
+            return self._log_probs(last), caches
+        log_product = tf.reduce_sum(self.head.log_s(h) * tf.cast(real, h.dtype), axis=1)
+        return self.head.combine(self._logits(last), log_product), {'kv': caches, 'log_product': log_product}
 
     def _step(self, tokens, positions, slot, prompt_size, prompt_real, caches):
         """tokens/positions [b]; slot: this token's cache slot (>= prompt_size); prompt_real [b, C] bool marks real
@@ -146,12 +153,16 @@ class CachedLM:
         def write(cache, new):
             return cache * (1 - onehot) + new * onehot
 
-        h, caches = self._blocks(x, caches, write, visible)
-        return self._log_probs(h[:, 0]), caches
+        if self.head is None:
+            h, caches = self._blocks(x, caches, write, visible)
+            return self._log_probs(h[:, 0]), caches
+        h, kv = self._blocks(x, caches['kv'], write, visible)
+        log_probs, log_product = self.head.step(self._logits(h[:, 0]), h[:, 0], caches['log_product'])
+        return log_probs, {'kv': kv, 'log_product': log_product}
 
     def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, caches):
         """:meth:`step` after re-ordering the cache rows by ``parents`` (beam search), in one compiled call."""
-        caches = [(tf.gather(k, parents), tf.gather(v, parents)) for k, v in caches]
+        caches = tf.nest.map_structure(lambda t: tf.gather(t, parents), caches)
         return self._step(tokens, positions, slot, prompt_size, prompt_real, caches)
 
 

@@ -33,7 +33,10 @@ class Result:
 
 class Decoder:
     def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm'):
-        self.lm = model if isinstance(model, CachedLM) else CachedLM(model, application)
+        """model: a bert4keras 'lm'/'unilm' model (or builder), or any object with the :class:`CachedLM`
+        interface (``prefill``, ``step``, ``reorder_step``, ``vocab_size``, ``max_position``), e.g.
+        :class:`bert4keras_ext.decoding.recurrent.RecurrentLM`."""
+        self.lm = model if hasattr(model, 'prefill') else CachedLM(model, application)
         end_ids = [end_ids] if np.isscalar(end_ids) else list(end_ids)
         if not end_ids:
             raise ValueError('end_ids must name at least one token id')
@@ -90,7 +93,7 @@ class Decoder:
     @staticmethod
     def _gather(caches, index):
         index = tf.constant(index, tf.int32)
-        return [(tf.gather(k, index), tf.gather(v, index)) for k, v in caches]
+        return tf.nest.map_structure(lambda t: tf.gather(t, index), caches)
 
     def _stops(self, ids):
         ids = np.asarray(ids)
