@@ -1,0 +1,112 @@
+"""Article 1 (kexue.fm/archives/7500): seq2seq that "cannot stop" — the non-termination ratio r_L of decoders on a
+Transformer LM and an LSTM LM, each with the standard softmax and with the self-terminating head (Welleck et al.
+2020), trained on People's Daily sentences (char tokens, end token [SEP]); 10-token prefixes of held-out sentences
+are continued up to L steps.
+"""
+import bert4keras_ext  # noqa: F401
+import numpy as np
+import tensorflow as tf
+
+from bert4keras_ext import classification as clf, experiment, metrics
+from bert4keras_ext.data import corpora, train_valid_test_split
+from bert4keras_ext.decoding import CachedLM, Decoder, TopK, TopP
+from bert4keras_ext.language_models import (NextTokenNLL, RecurrentLM, build_lstm_lm, build_transformer_lm,
+                                            teacher_forced_log_probs)
+
+DECODERS = ['greedy', 'beam-2', 'beam-4', 'top-k 2', 'top-k 4', 'nucleus 0.2', 'nucleus 0.4',
+            'consistent top-k 2', 'consistent top-k 4', 'consistent nucleus 0.2', 'consistent nucleus 0.4']
+
+
+def decode(dec, name, prefixes, end, seed):
+    if name == 'greedy':
+        return [r.ids for r in dec.greedy(prefixes)]
+    if name.startswith('beam'):
+        return [r.ids for r in dec.beam_search(prefixes, int(name.split('-')[1]))]
+    consistent = name.startswith('consistent')
+    value = float(name.split()[-1])
+    proc = TopK(int(value), consistent, end) if 'top-k' in name else TopP(value, consistent, end)
+    return [r[0].ids for r in dec.sample(prefixes, 1, processors=[proc], seed=seed)]
+
+
+def main(argv=None):
+    p = experiment.parser(__doc__, 'nontermination')
+    p.add_argument('--max_steps', type=int, default=None, help='L (default 1000; quick 200)')
+    p.add_argument('--prefixes', type=int, default=None, help='held-out prefixes (default 500; quick 100)')
+    p.add_argument('--train_steps', type=int, default=None, help='LM training steps (default 4000; quick 800)')
+    p.add_argument('--epsilon', type=float, default=1e-2, help='self-terminating epsilon')
+    args = p.parse_args(argv)
+    ctx = experiment.start(args)
+    L = args.max_steps or (200 if args.quick else 1000)
+    n_prefix = args.prefixes or (100 if args.quick else 500)
+    steps = args.train_steps or (800 if args.quick else 4000)
+    _, _, dict_path = experiment.bert_paths(args)
+    tokenizer = clf.tokenizer_for(dict_path)
+    end = tokenizer._token_end_id
+    sents = [s for line in corpora.peoples_daily_text() for s in corpora.split_sentences(line) if 12 <= len(s) <= 80]
+    train, _, test = train_valid_test_split(sents, seed=args.seed, valid=0, test=n_prefix + 200)
+    encode = lambda s: tokenizer.encode(s, maxlen=96)[0][1:]  # noqa: E731  "sentence [SEP]"
+    rows = [encode(s) for s in train[:steps * 32]]
+    width = max(map(len, rows))
+    x = np.zeros((len(rows), width), 'int32')
+    for i, r in enumerate(rows):
+        x[i, :len(r)] = r
+    weights = (x[:, 1:] > 0).astype('float32')
+    held = [encode(s) for s in test[n_prefix:]]
+    hx = np.zeros((len(held), width), 'int32')
+    for i, r in enumerate(held):
+        hx[i, :min(len(r), width)] = r[:width]
+    prefixes = [encode(s)[:10] for s in test[:n_prefix]]
+    vocab = tokenizer._vocab_size
+    config = dict(vocab_size=vocab, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                  intermediate_size=512, hidden_act='gelu', max_position_embeddings=max(width, 10 + L) + 8)
+    table, curves, extra = {}, {}, {}
+    for arch in ('transformer', 'lstm'):
+        for st in (False, True):
+            name = '%s, %s' % (arch, 'self-terminating ε=%g' % args.epsilon if st else 'softmax')
+            ctx.seed(args.seed)
+            if arch == 'transformer':
+                tr, model = build_transformer_lm(config, st, end, args.epsilon)
+                inputs, held_inputs = [x[:, :-1], np.zeros_like(x[:, :-1])], [hx[:, :-1], np.zeros_like(hx[:, :-1])]
+                backend = CachedLM(tr, 'lm', head=model.get_layer('ST-Head') if st else None)
+            else:
+                model = build_lstm_lm(vocab, 128, 256, st, end, args.epsilon)
+                inputs, held_inputs = x[:, :-1], hx[:, :-1]
+                backend = RecurrentLM(model)
+            model.compile(tf.keras.optimizers.Adam(1e-3), NextTokenNLL())
+            model.fit(inputs, x[:, 1:], sample_weight=weights, batch_size=32, epochs=1, verbose=2)
+            lp = teacher_forced_log_probs(model, held_inputs, hx[:, 1:], hx[:, 1:] > 0)
+            extra[name] = {'perplexity': metrics.perplexity(lp)}
+            dec = Decoder(backend, end, maxlen=L, application='lm')
+            for d in DECODERS:
+                seqs = decode(dec, d, prefixes, end, args.seed)
+                r = metrics.non_termination_ratio(seqs, end, L)
+                rep = float(np.mean([metrics.repetition(s) for s in seqs]))
+                table[(name, d)] = (r, rep)
+                curves[(name, d)] = [metrics.non_termination_ratio(seqs, end, l) for l in range(1, L + 1)]
+                print('%-40s %-24s r_L %.3f repetition %.3f' % (name, d, r, rep), flush=True)
+    models = list(extra)
+    report = experiment.Report(ctx, 'Article 1: non-termination of decoders (People\'s Daily LMs)')
+    report.add('r_L', {'%s | %s' % k: v[0] for k, v in table.items()})
+    report.add('repetition', {'%s | %s' % k: v[1] for k, v in table.items()})
+    report.add('perplexity', extra)
+    report.table('r_L (%%) with L = %d, %d held-out 10-token prefixes; %d training sentences, 1 epoch'
+                 % (L, n_prefix, len(x)), ['decoder'] + models,
+                 [[d] + ['%.1f' % (100 * table[(m, d)][0]) for m in models] for d in DECODERS],
+                 note='Perplexity on %d held-out sentences: %s. Repetition (share of repeated 4-grams) is in '
+                      'results.json.' % (len(held), '; '.join('%s %.1f' % (m, extra[m]['perplexity'])
+                                                             for m in models)))
+    plt = experiment.plt()
+    fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.6), sharey=True)
+    for ax, m in zip(axes, models):
+        for d in ('greedy', 'beam-4', 'top-k 4', 'nucleus 0.4', 'consistent nucleus 0.4'):
+            ax.plot(range(1, L + 1), curves[(m, d)], label=d)
+        ax.set_title(m, fontsize=9)
+        ax.set_xlabel('L')
+    axes[0].set_ylabel('non-termination ratio r_L')
+    axes[-1].legend(fontsize=7)
+    report.figure(fig, 'r_vs_L.png', 'Non-termination ratio against the length limit L')
+    report.write()
+
+
+if __name__ == '__main__':
+    main()
