@@ -22,7 +22,7 @@ LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 def regularize(model, method, strength, layers):
     """Attach the method's penalty (or build the AdamW optimizer) for the selected kernels; returns optimizer."""
     kernels = select_kernels(model, layers)
-    lr = 1e-3 if layers is not None else 1e-4
+    lr = 1e-3 if layers is None else 3e-4
     if method == 'L2':
         attach_regularizer(model, tf.keras.regularizers.L2(strength), layers)
     elif method == 'WEISSI':
@@ -42,8 +42,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     quick = args.quick
-    sizes = {'cnn': 3000 if quick else 12000, 'bert': 800 if quick else 4000}
-    epochs = {'cnn': 4 if quick else 8, 'bert': 2 if quick else 3}
+    sizes = {'cnn': 3000 if quick else 12000, 'bert': 1500 if quick else 4000}
+    epochs = {'cnn': 4 if quick else 8, 'bert': 3 if quick else 4}
     grids = {
         'cnn': {'none': [0.0], 'L2': [1e-4, 1e-3], 'AdamW': [1e-3, 1e-2], 'WEISSI': [1e-3, 1e-2]},
         'bert': ({'none': [0.0], 'L2': [1e-3], 'AdamW': [1e-2], 'WEISSI': [1e-2]} if quick else
