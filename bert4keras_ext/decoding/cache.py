@@ -29,7 +29,7 @@ class CachedLM:
     model: the bert4keras builder or its Keras model. application: 'unilm' (target tokens get segment 1) or 'lm'.
     """
 
-    def __init__(self, model, application='unilm', head=None):
+    def __init__(self, model, application='unilm', head=None, jit_compile=False):
         """head: an optional :class:`bert4keras_ext.layers.SelfTerminatingHead` applied to the MLM logits and the
         last encoder layer's hidden states; its running product is then part of the decoder state."""
         if application not in ('unilm', 'lm'):
@@ -64,8 +64,8 @@ class CachedLM:
         self.vocab_size = int(self.token_embedding.embeddings.shape[0])
         self.max_position = int(self.position_embedding.embeddings.shape[0])
         self.prefill = tf.function(self._prefill, reduce_retracing=True)
-        self.step = tf.function(self._step, reduce_retracing=True)
-        self.reorder_step = tf.function(self._reorder_step, reduce_retracing=True)
+        self.step = tf.function(self._step, reduce_retracing=True, jit_compile=jit_compile)
+        self.reorder_step = tf.function(self._reorder_step, reduce_retracing=True, jit_compile=jit_compile)
 
     # ------------------------------------------------------------------ pieces
 

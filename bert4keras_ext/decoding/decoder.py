@@ -32,11 +32,12 @@ class Result:
 
 
 class Decoder:
-    def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm'):
+    def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm', jit_compile=True):
         """model: a bert4keras 'lm'/'unilm' model (or builder), or any object with the :class:`CachedLM`
         interface (``prefill``, ``step``, ``reorder_step``, ``vocab_size``, ``max_position``), e.g.
-        :class:`bert4keras_ext.decoding.recurrent.RecurrentLM`."""
-        self.lm = model if hasattr(model, 'prefill') else CachedLM(model, application)
+        :class:`bert4keras_ext.language_models.RecurrentLM`. ``jit_compile``: compile the per-step function with
+        XLA (fewer, fused kernels: faster steps, a longer first call)."""
+        self.lm = model if hasattr(model, 'prefill') else CachedLM(model, application, jit_compile=jit_compile)
         end_ids = [end_ids] if np.isscalar(end_ids) else list(end_ids)
         if not end_ids:
             raise ValueError('end_ids must name at least one token id')
