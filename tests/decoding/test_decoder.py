@@ -129,3 +129,15 @@ def test_bad_arguments_name_themselves(unilm):
         dec.greedy([[2, 3], []])
     with pytest.raises(ValueError, match='beam_size must be an integer >= 1'):
         dec.beam_search([[2, 3]], 0)
+
+
+def test_uncached_backend_for_any_keras_model_matches_cached(unilm):
+    from bert4keras_ext.decoding import UncachedLM
+    rng = np.random.RandomState(4)
+    src = sources(3, rng)
+    cached = Decoder(unilm, END, maxlen=10).beam_search(src, 2)
+    uncached = Decoder(UncachedLM(unilm), END, maxlen=10).beam_search(src, 2)
+    assert [r.ids for r in cached] == [r.ids for r in uncached]
+    np.testing.assert_allclose([r.score for r in cached], [r.score for r in uncached], atol=1e-4)
+    with pytest.raises(ValueError, match="outputs must be"):
+        UncachedLM(unilm, outputs='x')
