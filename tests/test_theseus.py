@@ -103,3 +103,36 @@ def test_export_successor_loads_with_empty_report(wired, tiny_dir, tmp_path):
     assert report.ok and not report.unexpected and not report.missing
     x = list(token_batch(np.random.RandomState(2), target=0))
     np.testing.assert_allclose(model.predict(x, verbose=0), successor.model.predict(x, verbose=0), atol=1e-6)
+
+
+MIRRORED = r'''
+import numpy as np
+import bert4keras_ext
+import tensorflow as tf
+from bert4keras_ext import experiment
+from bert4keras_ext.layers import LinearReplacementRate, ModuleReplacement
+experiment.split_cpu(2)
+strategy = tf.distribute.MirroredStrategy()
+with strategy.scope():
+    inp = tf.keras.Input((4,))
+    a = tf.keras.layers.Dense(3, name='pred')(inp)
+    b = tf.keras.layers.Dense(3, name='succ')(inp)
+    out = ModuleReplacement(rate=0.0, name='mix')([a, b])
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(1)(out))
+    model.compile('sgd', 'mse')
+sched = LinearReplacementRate(k=0.5, b=0.0)
+h = model.fit(np.ones((32, 4)), np.zeros((32, 1)), batch_size=8, epochs=1, verbose=0, callbacks=[sched])
+print(strategy.num_replicas_in_sync, float(model.get_layer('mix').rate.numpy()), np.isfinite(h.history['loss'][0]))
+'''
+
+
+def test_replacement_under_mirrored_strategy(tmp_path):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = tmp_path / 'm.py'
+    script.write_text(MIRRORED)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=root))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-3:] == ['2', '1.0', 'True']

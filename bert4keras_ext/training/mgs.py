@@ -44,9 +44,16 @@ class MGSTrainer:
         y = tf.convert_to_tensor(y)
         if sample_weight is not None:
             sample_weight = tf.convert_to_tensor(sample_weight)
+        loss_fn = tf.keras.losses.get(self.model.loss)
+        if not isinstance(loss_fn, tf.keras.losses.Loss):  # a plain function such as 'mse'
+            loss_fn = tf.keras.losses.LossFunctionWrapper(loss_fn)
         with tf.GradientTape() as tape:
             pred = self.model(x, training=True)
-            loss = self.model.compute_loss(x, y, pred, sample_weight)
+            # the compiled loss object itself (not compute_loss, whose metric update fails outside a replica
+            # context under tf.distribute), plus regularization / add_loss terms
+            loss = loss_fn(y, pred, sample_weight=sample_weight)
+            if self.model.losses:
+                loss = loss + tf.add_n(self.model.losses)
         grads = tape.gradient(loss, self.variables)
         grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, self.variables)]
         grads, _ = tf.clip_by_global_norm(grads, self.max_grad_norm)
