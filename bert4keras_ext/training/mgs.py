@@ -46,7 +46,8 @@ class MGSTrainer:
             sample_weight = tf.convert_to_tensor(sample_weight)
         loss_fn = tf.keras.losses.get(self.model.loss)
         if not isinstance(loss_fn, tf.keras.losses.Loss):  # a plain function such as 'mse'
-            loss_fn = tf.keras.losses.LossFunctionWrapper(loss_fn)
+            from tf_keras.src.losses import LossFunctionWrapper
+            loss_fn = LossFunctionWrapper(loss_fn)
         with tf.GradientTape() as tape:
             pred = self.model(x, training=True)
             # the compiled loss object itself (not compute_loss, whose metric update fails outside a replica
