@@ -34,6 +34,9 @@ def main(argv=None):
     p.add_argument('--prefixes', type=int, default=None, help='held-out prefixes (default 500; quick 100)')
     p.add_argument('--train_steps', type=int, default=None, help='LM training steps (default 4000; quick 800)')
     p.add_argument('--epsilon', type=float, default=1e-2, help='self-terminating epsilon')
+    p.add_argument('--undertrained_steps', type=int, default=100,
+                   help='also decode softmax models trained only this many steps (0: skip), to show where '
+                        'non-termination appears when the trained models terminate')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     L = args.max_steps or (200 if args.quick else 1000)
@@ -60,30 +63,36 @@ def main(argv=None):
     config = dict(vocab_size=vocab, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
                   intermediate_size=512, hidden_act='gelu', max_position_embeddings=max(width, 10 + L) + 8)
     table, curves, extra = {}, {}, {}
-    for arch in ('transformer', 'lstm'):
-        for st in (False, True):
-            name = '%s, %s' % (arch, 'self-terminating ε=%g' % args.epsilon if st else 'softmax')
-            ctx.seed(args.seed)
-            if arch == 'transformer':
-                tr, model = build_transformer_lm(config, st, end, args.epsilon)
-                inputs, held_inputs = [x[:, :-1], np.zeros_like(x[:, :-1])], [hx[:, :-1], np.zeros_like(hx[:, :-1])]
-                backend = CachedLM(tr, 'lm', head=model.get_layer('ST-Head') if st else None)
-            else:
-                model = build_lstm_lm(vocab, 128, 256, st, end, args.epsilon)
-                inputs, held_inputs = x[:, :-1], hx[:, :-1]
-                backend = RecurrentLM(model)
-            model.compile(tf.keras.optimizers.Adam(1e-3), NextTokenNLL())
-            model.fit(inputs, x[:, 1:], sample_weight=weights, batch_size=32, epochs=1, verbose=2)
-            lp = teacher_forced_log_probs(model, held_inputs, hx[:, 1:], hx[:, 1:] > 0)
-            extra[name] = {'perplexity': metrics.perplexity(lp)}
-            dec = Decoder(backend, end, maxlen=L, application='lm')
-            for d in DECODERS:
-                seqs = decode(dec, d, prefixes, end, args.seed)
-                r = metrics.non_termination_ratio(seqs, end, L)
-                rep = float(np.mean([metrics.repetition(s) for s in seqs]))
-                table[(name, d)] = (r, rep)
-                curves[(name, d)] = [metrics.non_termination_ratio(seqs, end, l) for l in range(1, L + 1)]
-                print('%-40s %-24s r_L %.3f repetition %.3f' % (name, d, r, rep), flush=True)
+    variants = [(a, st, None) for a in ('transformer', 'lstm') for st in (False, True)]
+    if args.undertrained_steps:
+        variants += [(a, False, args.undertrained_steps) for a in ('transformer', 'lstm')]
+    for arch, st, short in variants:
+        name = '%s, %s' % (arch, 'self-terminating ε=%g' % args.epsilon if st else 'softmax')
+        if short:
+            name += ', %d steps' % short
+        ctx.seed(args.seed)
+        if arch == 'transformer':
+            tr, model = build_transformer_lm(config, st, end, args.epsilon)
+            inputs, held_inputs = [x[:, :-1], np.zeros_like(x[:, :-1])], [hx[:, :-1], np.zeros_like(hx[:, :-1])]
+            backend = CachedLM(tr, 'lm', head=model.get_layer('ST-Head') if st else None)
+        else:
+            model = build_lstm_lm(vocab, 128, 256, st, end, args.epsilon)
+            inputs, held_inputs = x[:, :-1], hx[:, :-1]
+            backend = RecurrentLM(model)
+        model.compile(tf.keras.optimizers.Adam(1e-3), NextTokenNLL())
+        n = short * 32 if short else len(x)
+        fit_inputs = [a[:n] for a in inputs] if isinstance(inputs, list) else inputs[:n]
+        model.fit(fit_inputs, x[:n, 1:], sample_weight=weights[:n], batch_size=32, epochs=1, verbose=2)
+        lp = teacher_forced_log_probs(model, held_inputs, hx[:, 1:], hx[:, 1:] > 0)
+        extra[name] = {'perplexity': metrics.perplexity(lp)}
+        dec = Decoder(backend, end, maxlen=L, application='lm')
+        for d in DECODERS:
+            seqs = decode(dec, d, prefixes, end, args.seed)
+            r = metrics.non_termination_ratio(seqs, end, L)
+            rep = float(np.mean([metrics.repetition(s) for s in seqs]))
+            table[(name, d)] = (r, rep)
+            curves[(name, d)] = [metrics.non_termination_ratio(seqs, end, l) for l in range(1, L + 1)]
+            print('%-40s %-24s r_L %.3f repetition %.3f' % (name, d, r, rep), flush=True)
     models = list(extra)
     report = experiment.Report(ctx, 'Article 1: non-termination of decoders (People\'s Daily LMs)')
     report.add('r_L', {'%s | %s' % k: v[0] for k, v in table.items()})
