@@ -119,6 +119,7 @@ def main(argv=None):
             ax.set_xlabel('epoch')
         row[0].set_ylabel('kernel Frobenius norm')
         row[0].legend(fontsize=7)
+    fig.tight_layout()
     report.figure(fig, 'weight_norms.png', 'Per-layer kernel norms during training (seed %d)' % args.seed)
     fig, axes = plt.subplots(1, len(all_results), figsize=(5.5 * len(all_results), 3.8), squeeze=False)
     for ax, (setting, results) in zip(axes[0], all_results.items()):
