@@ -17,26 +17,13 @@ import numpy as np
 from bert4keras_ext.checkpoints.google import build_model
 from bert4keras_ext.checkpoints.tiny import tiny_config
 from bert4keras_ext.decoding import Decoder, TopK
+from bert4keras_ext.decoding.baseline import bert4keras_decoder
 
 SIZES = {
     'tiny': dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512),
     'base': dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
 }
 VOCAB, SRC, GEN, END = 21128, 128, 32, 102
-
-
-def stock(model):
-    from bert4keras.snippets import AutoRegressiveDecoder
-
-    class Stock(AutoRegressiveDecoder):
-        @AutoRegressiveDecoder.wraps(default_rtype='probas')
-        def predict(self, inputs, output_ids, states):
-            token_ids, segment_ids = inputs
-            token_ids = np.concatenate([token_ids, output_ids], 1)
-            segment_ids = np.concatenate([segment_ids, np.ones_like(output_ids)], 1)
-            return self.last_token(model).predict([token_ids, segment_ids], verbose=0)
-
-    return Stock(start_id=None, end_id=END, maxlen=GEN, minlen=GEN)
 
 
 def timed(fn):
@@ -57,7 +44,7 @@ def main():
         model = build_model(config, application='unilm').model
         src = [[101] + list(rng.randint(1000, VOCAB, size=SRC - 2)) + [END] for _ in range(16)]
         dec = Decoder(model, END, maxlen=GEN, minlen=GEN)
-        old = stock(model)
+        old = bert4keras_decoder(model, END, maxlen=GEN, minlen=GEN)
         for mode in ('beam4', 'sample4'):
             for batch in (1, 16):
                 inputs = src[:batch]

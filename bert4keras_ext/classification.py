@@ -3,7 +3,6 @@
 Shared by the classification task scripts (articles 4, 6, 7, 8); the head reads the [CLS] vector and outputs
 logits (``num_classes`` of them, or one for a binary sigmoid head).
 """
-import numpy as np
 import tensorflow as tf
 
 from bert4keras_ext.layers.masks import TakeFirstToken

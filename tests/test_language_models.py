@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from bert4keras_ext.decoding import CachedLM, Decoder
 from bert4keras_ext.language_models import RecurrentLM, build_lstm_lm, build_transformer_lm

@@ -10,7 +10,6 @@ for, while the predecessor (and the task head) stay frozen.
 * :class:`ConstantReplacementRate` / :class:`LinearReplacementRate` — callbacks setting ``rate`` (p = 0.5, the
   article; p_t = min(1, k t + b), the paper's curriculum).
 """
-import numpy as np
 import tensorflow as tf
 
 PACKAGE = 'bert4keras_ext'

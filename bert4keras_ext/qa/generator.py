@@ -4,7 +4,6 @@ substring of its passage, by construction), one question per answer by beam sear
 import json
 import os
 
-import numpy as np
 
 from bert4keras_ext.decoding import CachedLM, Decoder, SpanConstraint, TopK, TopP
 

@@ -6,19 +6,10 @@ import numpy as np
 
 def stock_generate(model, tokenizer, passages, k=4, top_p=0.95, beam_size=3, max_p_len=128, max_a_len=16,
                    max_q_len=32, seed=0):
-    from bert4keras.snippets import AutoRegressiveDecoder
+    from bert4keras_ext.decoding.baseline import bert4keras_decoder
     sep = tokenizer._token_end_id
-
-    class Stock(AutoRegressiveDecoder):
-        @AutoRegressiveDecoder.wraps(default_rtype='probas')
-        def predict(self, inputs, output_ids, states):
-            token_ids, segment_ids = inputs
-            token_ids = np.concatenate([token_ids, output_ids], 1)
-            segment_ids = np.concatenate([segment_ids, np.ones_like(output_ids)], 1)
-            return self.last_token(model).predict([token_ids, segment_ids], verbose=0)
-
-    answers = Stock(start_id=None, end_id=sep, maxlen=max_a_len)
-    questions = Stock(start_id=None, end_id=sep, maxlen=max_q_len)
+    answers = bert4keras_decoder(model, sep, max_a_len)
+    questions = bert4keras_decoder(model, sep, max_q_len)
     np.random.seed(seed)
     records = []
     for passage in passages:

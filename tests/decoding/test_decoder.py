@@ -1,26 +1,15 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from bert4keras_ext.checkpoints import load_model
 from bert4keras_ext.decoding import CachedLM, Decoder, SpanConstraint, TopK, attach_to_autoregressive_decoder
+from bert4keras_ext.decoding.baseline import bert4keras_decoder
 
 END = 3  # [SEP] in tiny_vocab
 
 
 def stock_decoder(model, maxlen, minlen=1, application='unilm'):
-    from bert4keras.snippets import AutoRegressiveDecoder
-
-    class Stock(AutoRegressiveDecoder):
-        @AutoRegressiveDecoder.wraps(default_rtype='probas')
-        def predict(self, inputs, output_ids, states):
-            token_ids, segment_ids = inputs
-            token_ids = np.concatenate([token_ids, output_ids], 1)
-            seg = 1 if application == 'unilm' else 0
-            segment_ids = np.concatenate([segment_ids, np.full_like(output_ids, seg)], 1)
-            return self.last_token(model).predict([token_ids, segment_ids], verbose=0)
-
-    return Stock(start_id=None, end_id=END, maxlen=maxlen, minlen=minlen)
+    return bert4keras_decoder(model, END, maxlen, minlen, target_segment=1 if application == 'unilm' else 0)
 
 
 def sources(n, rng, lo=4, hi=10):
