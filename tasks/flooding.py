@@ -15,18 +15,19 @@ from bert4keras_ext.training import EvaluateEachEpoch, FloodingModel
 
 def main(argv=None):
     p = experiment.parser(__doc__, 'flooding')
-    p.add_argument('--train_size', type=int, default=None, help='training reviews (default 2000; quick 600)')
-    p.add_argument('--flood_levels', type=float, nargs='+', default=None)
+    p.add_argument('--train_size', type=int, default=None, help='training reviews (default 2000; quick 400)')
+    p.add_argument('--flood_levels', type=float, nargs='+', default=None,
+                   help='grid for b, chosen on validation loss (default 0.02 ... 0.3; quick 0.1 0.3)')
     p.add_argument('--gradient_penalty', type=float, default=0.01)
     p.add_argument('--maxlen', type=int, default=64)
     p.add_argument('--epochs', type=int, default=None)
     p.add_argument('--learning_rate', type=float, default=3e-4, help='high enough for the small set to overfit')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
-    n_train = args.train_size or (600 if args.quick else 2000)
-    epochs = args.epochs or (8 if args.quick else 12)
-    levels = args.flood_levels or ([0.1, 0.2, 0.3] if args.quick else [0.02, 0.05, 0.1, 0.15, 0.2, 0.3])
-    n_eval = 600 if args.quick else 6000
+    n_train = args.train_size or (400 if args.quick else 2000)
+    epochs = args.epochs or (6 if args.quick else 12)
+    levels = args.flood_levels or ([0.1, 0.3] if args.quick else [0.02, 0.05, 0.1, 0.15, 0.2, 0.3])
+    n_eval = 300 if args.quick else 6000
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
     items = corpora.sentiment()

@@ -27,10 +27,10 @@ def main(argv=None):
     p.add_argument('--epochs', type=int, default=None)
     args = p.parse_args(argv)
     ctx = experiment.start(args)
-    head = args.head or (500 if args.quick else 3000)
+    head = args.head or (300 if args.quick else 3000)
     epochs = args.epochs or (2 if args.quick else 3)
     per_test = 20 if args.quick else 50
-    loss_taus = [0.5, 2.0] if args.quick else [0.5, 1.5, 2.0]
+    loss_taus = [] if args.quick else [0.5, 1.5, 2.0]
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
     train, valid, test, tags, counts = long_tail_task(head=head, ratio=args.ratio, per_class_test=per_test,

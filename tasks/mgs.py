@@ -36,10 +36,10 @@ def timed_epochs(step_fn, epochs, evaluate):
 
 def classification(ctx, args, paths, tokenizer, report):
     items = corpora.sentiment()
-    pool, _, test = train_valid_test_split(items, seed=args.seed, valid=0, test=600 if args.quick else 3000,
+    pool, _, test = train_valid_test_split(items, seed=args.seed, valid=0, test=400 if args.quick else 3000,
                                            stratify=lambda x: x[1])
     texts, labels = imbalanced_subset([t for t, _ in pool], [y for _, y in pool], ratio=10, minority=1,
-                                      seed=args.seed, max_majority=600 if args.quick else 4000)
+                                      seed=args.seed, max_majority=400 if args.quick else 4000)
     x, y = clf.encode(tokenizer, texts, args.maxlen), np.array(labels)
     x_te, y_te = clf.encode(tokenizer, [t for t, _ in test], args.maxlen), np.array([y for _, y in test])
     epochs = 2 if args.quick else 4
@@ -86,7 +86,7 @@ def sequences(ctx, args, paths, tokenizer, report):
     sents = [s for line in corpora.peoples_daily_text() for s in corpora.split_sentences(line)
              if 16 <= len(s) <= 60]
     train, _, test = train_valid_test_split(sents, seed=args.seed, valid=0, test=100 if args.quick else 500)
-    train = train[:4000 if args.quick else 40000]
+    train = train[:3000 if args.quick else 40000]
     end = tokenizer._token_end_id
     ids = [tokenizer.encode(s, maxlen=64)[0][1:] for s in train]  # LM over "sentence [SEP]"
     width = max(map(len, ids))
@@ -97,7 +97,7 @@ def sequences(ctx, args, paths, tokenizer, report):
     prefixes = [tokenizer.encode(s)[0][1:11] for s in test]
     config = dict(vocab_size=tokenizer._vocab_size, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
                   intermediate_size=512, hidden_act='gelu', max_position_embeddings=128)
-    steps = 300 if args.quick else 3000
+    steps = 200 if args.quick else 3000
     rows = {}
     for seed in ctx.seeds:
         ctx.seed(seed)

@@ -15,6 +15,7 @@ from bert4keras_ext.language_models import (NextTokenNLL, RecurrentLM, build_lst
 
 DECODERS = ['greedy', 'beam-2', 'beam-4', 'top-k 2', 'top-k 4', 'nucleus 0.2', 'nucleus 0.4',
             'consistent top-k 2', 'consistent top-k 4', 'consistent nucleus 0.2', 'consistent nucleus 0.4']
+QUICK_DECODERS = ['greedy', 'beam-2', 'top-k 2', 'nucleus 0.4', 'consistent top-k 2', 'consistent nucleus 0.4']
 
 
 def decode(dec, name, prefixes, end, seed):
@@ -30,18 +31,22 @@ def decode(dec, name, prefixes, end, seed):
 
 def main(argv=None):
     p = experiment.parser(__doc__, 'nontermination')
-    p.add_argument('--max_steps', type=int, default=None, help='L (default 1000; quick 200)')
+    p.add_argument('--max_steps', type=int, default=None, help='L (default 1000; quick 100)')
     p.add_argument('--prefixes', type=int, default=None, help='held-out prefixes (default 500; quick 100)')
-    p.add_argument('--train_steps', type=int, default=None, help='LM training steps (default 4000; quick 800)')
+    p.add_argument('--train_steps', type=int, default=None, help='LM training steps (default 4000; quick 500)')
+    p.add_argument('--decoders', nargs='+', default=None, choices=DECODERS,
+                   help='decoders to compare (default: all 11; quick: %s)' % ', '.join(QUICK_DECODERS))
     p.add_argument('--epsilon', type=float, default=1e-2, help='self-terminating epsilon')
-    p.add_argument('--undertrained_steps', type=int, default=100,
-                   help='also decode softmax models trained only this many steps (0: skip), to show where '
-                        'non-termination appears when the trained models terminate')
+    p.add_argument('--undertrained_steps', type=int, default=None,
+                   help='also decode softmax models trained only this many steps (0: skip; default 100, quick 0), '
+                        'to show where non-termination appears when the trained models terminate')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
-    L = args.max_steps or (200 if args.quick else 1000)
+    L = args.max_steps or (100 if args.quick else 1000)
     n_prefix = args.prefixes or (100 if args.quick else 500)
-    steps = args.train_steps or (800 if args.quick else 4000)
+    steps = args.train_steps or (500 if args.quick else 4000)
+    decoders = args.decoders or (QUICK_DECODERS if args.quick else DECODERS)
+    undertrained = args.undertrained_steps if args.undertrained_steps is not None else (0 if args.quick else 100)
     _, _, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
     end = tokenizer._token_end_id
@@ -64,8 +69,8 @@ def main(argv=None):
                   intermediate_size=512, hidden_act='gelu', max_position_embeddings=max(width, 10 + L) + 8)
     table, curves, extra = {}, {}, {}
     variants = [(a, st, None) for a in ('transformer', 'lstm') for st in (False, True)]
-    if args.undertrained_steps:
-        variants += [(a, False, args.undertrained_steps) for a in ('transformer', 'lstm')]
+    if undertrained:
+        variants += [(a, False, undertrained) for a in ('transformer', 'lstm')]
     for arch, st, short in variants:
         name = '%s, %s' % (arch, 'self-terminating ε=%g' % args.epsilon if st else 'softmax')
         if short:
@@ -86,7 +91,7 @@ def main(argv=None):
         lp = teacher_forced_log_probs(model, held_inputs, hx[:, 1:], hx[:, 1:] > 0)
         extra[name] = {'perplexity': metrics.perplexity(lp)}
         dec = Decoder(backend, end, maxlen=L, application='lm')
-        for d in DECODERS:
+        for d in decoders:
             seqs = decode(dec, d, prefixes, end, args.seed)
             r = metrics.non_termination_ratio(seqs, end, L)
             rep = float(np.mean([metrics.repetition(s) for s in seqs]))
@@ -100,14 +105,14 @@ def main(argv=None):
     report.add('perplexity', extra)
     report.table('r_L (%%) with L = %d, %d held-out 10-token prefixes; %d training sentences, 1 epoch'
                  % (L, n_prefix, len(x)), ['decoder'] + models,
-                 [[d] + ['%.1f' % (100 * table[(m, d)][0]) for m in models] for d in DECODERS],
+                 [[d] + ['%.1f' % (100 * table[(m, d)][0]) for m in models] for d in decoders],
                  note='Perplexity on %d held-out sentences: %s. Repetition (share of repeated 4-grams) is in '
                       'results.json.' % (len(held), '; '.join('%s %.1f' % (m, extra[m]['perplexity'])
                                                              for m in models)))
     plt = experiment.plt()
     fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.6), sharey=True)
     for ax, m in zip(axes, models):
-        for d in ('greedy', 'beam-4', 'top-k 4', 'nucleus 0.4', 'consistent nucleus 0.4'):
+        for d in [d for d in ('greedy', 'beam-2', 'top-k 2', 'consistent top-k 2', 'nucleus 0.4') if d in decoders]:
             ax.plot(range(1, L + 1), curves[(m, d)], label=d)
         ax.set_title(m, fontsize=9)
         ax.set_xlabel('L')
