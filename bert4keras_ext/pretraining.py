@@ -186,6 +186,9 @@ def pretrain(output_dir, steps=3000, batch_size=32, maxlen=64, seed=0, config=No
     if steps < 1 or batch_size < 1 or maxlen < 8:
         raise ValueError('need steps >= 1, batch_size >= 1 and maxlen >= 8 (got %d, %d, %d)'
                          % (steps, batch_size, maxlen))
+    cfg = dict(DEFAULT_CONFIG, **(config or {}))
+    if maxlen > cfg['max_position_embeddings']:
+        raise ValueError('maxlen %d exceeds max_position_embeddings %d' % (maxlen, cfg['max_position_embeddings']))
     tf.keras.utils.set_random_seed(seed)
     texts = corpus_texts() if texts is None else list(texts)
     vocab = build_char_vocab(texts)
@@ -203,10 +206,7 @@ def pretrain(output_dir, steps=3000, batch_size=32, maxlen=64, seed=0, config=No
     if len(train) < batch_size:
         raise ValueError('only %d packed training rows of %d tokens: fewer than one batch of %d'
                          % (len(train), maxlen, batch_size))
-    cfg = dict(DEFAULT_CONFIG, **(config or {}))
     cfg['vocab_size'] = len(vocab)
-    if maxlen > cfg['max_position_embeddings']:
-        raise ValueError('maxlen %d exceeds max_position_embeddings %d' % (maxlen, cfg['max_position_embeddings']))
     train_cfg = dict(cfg, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     previous_policy = tf.keras.mixed_precision.global_policy()
     tf.keras.mixed_precision.set_global_policy(precision)
