@@ -24,16 +24,16 @@ def main(argv=None):
     p = experiment.parser(__doc__, 'imbalance_losses')
     p.add_argument('--ratios', type=int, nargs='+', default=None, help='negatives per positive (default 10 50; '
                                                                        'quick 10)')
-    p.add_argument('--majority', type=int, default=None, help='negatives in training (default 6000; quick 600)')
+    p.add_argument('--majority', type=int, default=None, help='negatives in training (default 6000; quick 400)')
     p.add_argument('--maxlen', type=int, default=64)
     p.add_argument('--epochs', type=int, default=None)
     p.add_argument('--losses', nargs='+', default=sorted(BINARY_LOSSES))
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     ratios = args.ratios or ([10] if args.quick else [10, 50])
-    majority = args.majority or (600 if args.quick else 6000)
+    majority = args.majority or (400 if args.quick else 6000)
     epochs = args.epochs or (2 if args.quick else 3)
-    n_eval = 400 if args.quick else 3000
+    n_eval = 300 if args.quick else 3000
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
 

@@ -27,7 +27,7 @@ def main(argv=None):
     p.add_argument('--epochs', type=int, default=None)
     args = p.parse_args(argv)
     ctx = experiment.start(args)
-    head = args.head or (300 if args.quick else 3000)
+    head = args.head or (200 if args.quick else 3000)
     epochs = args.epochs or (2 if args.quick else 3)
     per_test = 20 if args.quick else 50
     loss_taus = [] if args.quick else [0.5, 1.5, 2.0]

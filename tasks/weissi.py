@@ -42,7 +42,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     quick = args.quick
-    sizes = {'cnn': 2000 if quick else 12000, 'bert': 800 if quick else 4000}
+    sizes = {'cnn': 1500 if quick else 12000, 'bert': 600 if quick else 4000}
     epochs = {'cnn': 4 if quick else 8, 'bert': 2 if quick else 4}
     full_grid = {'none': [0.0], 'L2': [1e-4, 1e-3], 'AdamW': [1e-3, 1e-2], 'WEISSI': [1e-3, 1e-2]}
     quick_grid = {'none': [0.0], 'L2': [1e-3], 'AdamW': [1e-2], 'WEISSI': [1e-2]}
@@ -50,7 +50,7 @@ def main(argv=None):
     epsilons = [0.0, 0.001, 0.003, 0.01]
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
-    n_eval = 400 if quick else 2000
+    n_eval = 300 if quick else 2000
     pool, valid, test = train_valid_test_split(corpora.sentiment(), seed=args.seed, valid=n_eval, test=n_eval,
                                                stratify=lambda x: x[1])
 

@@ -45,13 +45,15 @@ class FloodingMixin:
         x, y, sample_weight = tf.keras.utils.unpack_x_y_sample_weight(data)
         variables = self.trainable_variables
         with tf.GradientTape() as tape:
-            loss = self._objective(x, y, sample_weight)  # per-replica share of the global mean
             if self.gradient_penalty:
+                # one forward pass: the inner tape's gradient is itself recorded by the outer tape
                 with tf.GradientTape() as inner:
-                    inner_loss = self._objective(x, y, sample_weight)
-                grads = inner.gradient(inner_loss, variables)
+                    loss = self._objective(x, y, sample_weight)  # per-replica share of the global mean
+                grads = inner.gradient(loss, variables)
                 norm2 = tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads if g is not None])
                 loss = loss + self.gradient_penalty * norm2
+            else:
+                loss = self._objective(x, y, sample_weight)
             global_loss = _global_sum(loss)
             objective, ascent = loss, tf.constant(0.0)
             if self.flood_level is not None:
