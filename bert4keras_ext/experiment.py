@@ -82,11 +82,28 @@ def bert_paths(args):
         if not all(given):
             raise SystemExit('give all three of --config_path, --checkpoint_path and --dict_path (or none, to use '
                              'the project\'s tiny pretrained Chinese BERT)')
-        return tuple(given)
-    from bert4keras_ext.pretraining import ensure_tiny_bert
-    directory = ensure_tiny_bert()
-    return (os.path.join(directory, 'bert_config.json'), os.path.join(directory, 'bert_model.ckpt'),
-            os.path.join(directory, 'vocab.txt'))
+        paths = tuple(given)
+    else:
+        from bert4keras_ext.pretraining import ensure_tiny_bert
+        directory = ensure_tiny_bert()
+        paths = (os.path.join(directory, 'bert_config.json'), os.path.join(directory, 'bert_model.ckpt'),
+                 os.path.join(directory, 'vocab.txt'))
+    check_maxlen(paths[0], getattr(args, 'maxlen', None))
+    return paths
+
+
+def check_maxlen(config_path, maxlen):
+    """Refuse a ``--maxlen`` longer than the checkpoint's position table (bert4keras would fail later with a bare
+    shape error)."""
+    if maxlen is None:
+        return
+    if not os.path.isfile(config_path):
+        raise SystemExit('--config_path %s does not exist' % config_path)
+    with open(config_path, encoding='utf-8') as f:
+        positions = json.load(f).get('max_position_embeddings', 512)
+    if maxlen > positions:
+        raise SystemExit('--maxlen %d is longer than the %d positions of the checkpoint (%s: '
+                         'max_position_embeddings): lower --maxlen' % (maxlen, positions, config_path))
 
 
 def mean_std(values):

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from bert4keras_ext import experiment
 
@@ -12,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIRRORED = r'''
 import json, sys
 import numpy as np
+import pytest
 import bert4keras_ext
 import tensorflow as tf
 from bert4keras_ext import experiment
@@ -75,3 +77,13 @@ def test_default_seeds():
     args = experiment.parser('demo', 'demo').parse_args([])
     assert experiment.Context(args).seeds == [0, 1, 2]
     assert experiment.fmt_mean_std([0.5, 0.7]) == '60.00 ± 14.14'
+
+
+def test_check_maxlen_allows_up_to_the_position_table(tiny_dir):
+    config = os.path.join(tiny_dir, 'bert_config.json')
+    experiment.check_maxlen(config, 32)
+    experiment.check_maxlen(config, None)
+    with pytest.raises(SystemExit):
+        experiment.check_maxlen(config, 33)
+    with pytest.raises(SystemExit):
+        experiment.check_maxlen(config + '.missing', 16)

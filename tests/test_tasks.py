@@ -45,3 +45,14 @@ def test_task_run_is_reproducible_from_its_seed(tiny_dir, tmp_path):
     assert len(first) == 3  # no flooding, b = 0.3, gradient penalty (no AdamW arm in --quick)
     assert first == again
     assert first != other
+
+
+@pytest.mark.parametrize('name', ['flooding', 'weissi'])
+def test_task_refuses_maxlen_beyond_the_checkpoint_positions(name, tiny_dir, tmp_path):
+    module = importlib.import_module('tasks.' + name)
+    paths = ['--config_path', os.path.join(tiny_dir, 'bert_config.json'),
+             '--checkpoint_path', os.path.join(tiny_dir, 'bert_model.ckpt'),
+             '--dict_path', os.path.join(tiny_dir, 'vocab.txt')]
+    with pytest.raises(SystemExit) as stop:
+        module.main(['--quick', '--maxlen', '33', '--output_dir', str(tmp_path)] + paths)
+    assert '--maxlen 33' in str(stop.value.code) and '32 positions' in str(stop.value.code)
