@@ -13,7 +13,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIRRORED = r'''
 import json, sys
 import numpy as np
-import pytest
 import bert4keras_ext
 import tensorflow as tf
 from bert4keras_ext import experiment

@@ -24,11 +24,15 @@ def test_task_help_lists_the_shared_options(name):
         assert option in out.getvalue(), (name, option)
 
 
+def checkpoint_args(directory):
+    return ['--config_path', os.path.join(directory, 'bert_config.json'),
+            '--checkpoint_path', os.path.join(directory, 'bert_model.ckpt'),
+            '--dict_path', os.path.join(directory, 'vocab.txt')]
+
+
 def run_flooding(tiny_dir, out, seed):
     from tasks import flooding
-    paths = ['--config_path', os.path.join(tiny_dir, 'bert_config.json'),
-             '--checkpoint_path', os.path.join(tiny_dir, 'bert_model.ckpt'),
-             '--dict_path', os.path.join(tiny_dir, 'vocab.txt')]
+    paths = checkpoint_args(tiny_dir)
     flooding.main(['--quick', '--train_size', '48', '--epochs', '2', '--flood_levels', '0.3', '--maxlen', '32',
                    '--seed', str(seed),
                    '--output_dir', str(out)] + paths)
@@ -50,9 +54,7 @@ def test_task_run_is_reproducible_from_its_seed(tiny_dir, tmp_path):
 @pytest.mark.parametrize('name', ['flooding', 'weissi'])
 def test_task_refuses_maxlen_beyond_the_checkpoint_positions(name, tiny_dir, tmp_path):
     module = importlib.import_module('tasks.' + name)
-    paths = ['--config_path', os.path.join(tiny_dir, 'bert_config.json'),
-             '--checkpoint_path', os.path.join(tiny_dir, 'bert_model.ckpt'),
-             '--dict_path', os.path.join(tiny_dir, 'vocab.txt')]
+    paths = checkpoint_args(tiny_dir)
     with pytest.raises(SystemExit) as stop:
         module.main(['--quick', '--maxlen', '33', '--output_dir', str(tmp_path)] + paths)
     assert '--maxlen 33' in str(stop.value.code) and '32 positions' in str(stop.value.code)
