@@ -39,7 +39,7 @@ class FloodingMixin:
 
     def _objective(self, x, y, sample_weight):
         y_pred = self(x, training=True)
-        return self.compute_loss(x, y, y_pred, sample_weight)
+        return self.compute_loss(x, y, y_pred, sample_weight), y_pred
 
     def train_step(self, data):
         x, y, sample_weight = tf.keras.utils.unpack_x_y_sample_weight(data)
@@ -48,12 +48,16 @@ class FloodingMixin:
             if self.gradient_penalty:
                 # one forward pass: the inner tape's gradient is itself recorded by the outer tape
                 with tf.GradientTape() as inner:
-                    loss = self._objective(x, y, sample_weight)  # per-replica share of the global mean
-                grads = inner.gradient(loss, variables)
-                norm2 = tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads if g is not None])
-                loss = loss + self.gradient_penalty * norm2
+                    loss, y_pred = self._objective(x, y, sample_weight)  # per-replica share of the global mean
+                grads = [g for g in inner.gradient(loss, variables) if g is not None]
+                # The penalty is on the norm of the *global* gradient G = sum of the replicas' shares. The
+                # all-reduce is differentiable (its gradient is the all-reduce of the upstream gradient), so each
+                # replica adding ||G||^2 / R makes the summed update the gradient of lam * ||G||^2.
+                grads, replicas = _global_sum_list(grads)
+                norm2 = tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads])
+                loss = loss + self.gradient_penalty * norm2 / replicas
             else:
-                loss = self._objective(x, y, sample_weight)
+                loss, y_pred = self._objective(x, y, sample_weight)
             global_loss = _global_sum(loss)
             objective, ascent = loss, tf.constant(0.0)
             if self.flood_level is not None:
@@ -65,7 +69,8 @@ class FloodingMixin:
         self.optimizer.minimize(objective, variables, tape=tape)
         self.ascent_tracker.update_state(ascent)
         self.raw_loss_tracker.update_state(global_loss)
-        logs = {m.name: m.result() for m in self.metrics}
+        logs = self.compute_metrics(x, y, y_pred, sample_weight)  # compiled metrics (and the loss tracker)
+        logs.update({m.name: m.result() for m in (self.ascent_tracker, self.raw_loss_tracker)})
         return logs
 
     @property
@@ -73,11 +78,41 @@ class FloodingMixin:
         return super().metrics + [self.ascent_tracker, self.raw_loss_tracker]
 
     def get_config(self):
-        config = super().get_config()
+        from tf_keras.src.engine import functional
+        if isinstance(self, functional.Functional):  # the graph, which Functional omits for subclasses
+            config = functional.get_network_config(self, config={'name': self.name, 'trainable': self.trainable})
+        else:
+            config = super().get_config()
         b = self.flood_level
-        config.update(flood_level=b if b is None or isinstance(b, (int, float)) else None,
-                      gradient_penalty=self.gradient_penalty)
+        if b is not None and not isinstance(b, (int, float)):
+            if not isinstance(b, tf.keras.optimizers.schedules.LearningRateSchedule):
+                raise ValueError('flood_level %r cannot be saved: use a float or a Keras LearningRateSchedule '
+                                 '(e.g. tf.keras.optimizers.schedules.PiecewiseConstantDecay)' % (b,))
+            b = {'schedule': tf.keras.optimizers.schedules.serialize(b)}
+        config.update(flood_level=b, gradient_penalty=self.gradient_penalty)
         return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from tf_keras.src.engine import functional
+        config = dict(config)
+        b = config.pop('flood_level', None)
+        if isinstance(b, dict):
+            b = tf.keras.optimizers.schedules.deserialize(b['schedule'], custom_objects=custom_objects)
+        penalty = config.pop('gradient_penalty', 0.0)
+        inputs, outputs, layers = functional.reconstruct_from_config(config, custom_objects)
+        model = cls(inputs=inputs, outputs=outputs, name=config.get('name'), flood_level=b,
+                    gradient_penalty=penalty)
+        functional.connect_ancillary_layers(model, layers)
+        return model
+
+
+def _global_sum_list(values):
+    """``(values summed over replicas, number of replicas)``."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return values, 1.0
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, values), float(ctx.num_replicas_in_sync)
 
 
 def _global_sum(value):

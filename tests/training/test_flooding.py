@@ -127,7 +127,7 @@ tf.keras.utils.set_random_seed(1)
 with strategy.scope():
     inp = tf.keras.Input((5,))
     out = tf.keras.layers.Dense(1, activation='sigmoid')(inp)
-    model = FloodingModel(inp, out, flood_level=0.6)
+    model = FloodingModel(inp, out, flood_level=float(sys.argv[2]), gradient_penalty=float(sys.argv[3]))
     model.compile(tf.keras.optimizers.SGD(0.5), 'binary_crossentropy')
 h = model.fit(x, y, batch_size=16, epochs=6, shuffle=False, verbose=0)
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "ascent": h.history["ascent"],
@@ -139,16 +139,67 @@ def test_flooding_under_mirrored_strategy_matches_single_device(tmp_path):
     script = tmp_path / 'flood_mirrored.py'
     script.write_text(MIRRORED)
 
-    def run(name):
-        r = subprocess.run([sys.executable, str(script), name], capture_output=True, text=True,
-                           env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
-        assert r.returncode == 0, r.stderr[-3000:]
-        return json.loads(r.stdout.strip().splitlines()[-1])
-
-    single, mirrored = run('default'), run('mirrored')
+    single, mirrored = run_script(script, 'default', 0.6, 0), run_script(script, 'mirrored', 0.6, 0)
     assert mirrored['replicas'] == 2
     assert mirrored['ascent'] == single['ascent'] and max(single['ascent']) > 0
     np.testing.assert_allclose(mirrored['w'], single['w'], rtol=1e-4, atol=1e-6)
+
+
+def run_script(script, *args):
+    r = subprocess.run([sys.executable, str(script)] + [str(a) for a in args], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_gradient_penalty_under_mirrored_strategy_matches_single_device(tmp_path):
+    """The penalty is on the global gradient's norm, not the sum of the replicas' (which would about halve it)."""
+    script = tmp_path / 'penalty_mirrored.py'
+    script.write_text(MIRRORED)
+    single, mirrored = run_script(script, 'default', 0, 0.5), run_script(script, 'mirrored', 0, 0.5)
+    plain = run_script(script, 'default', 0, 0)
+    assert mirrored['replicas'] == 2
+    np.testing.assert_allclose(mirrored['w'], single['w'], rtol=1e-4, atol=1e-6)
+    assert np.abs(np.array(plain['w']) - single['w']).max() > 1e-3  # the penalty does change the weights
+
+
+def test_compiled_metrics_are_updated_during_fit():
+    x, y = data()
+    for kwargs in ({'flood_level': 0.3}, {'gradient_penalty': 0.1}):
+        model = build(**kwargs)
+        model.compile(tf.keras.optimizers.SGD(0.1), 'binary_crossentropy', metrics=['accuracy'])
+        history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history
+        assert 'accuracy' in history and len(set(history['accuracy'])) > 1, history
+        assert 0 < history['accuracy'][-1] <= 1
+
+
+@pytest.mark.parametrize('level', [0.45, 'schedule'])
+def test_keras_save_and_load_keeps_the_flooded_training_step(tmp_path, level):
+    x, y = data()
+    b = tf.keras.optimizers.schedules.PiecewiseConstantDecay([2], [100.0, 0.45]) if level == 'schedule' else level
+    model = build(flood_level=b, gradient_penalty=0.05)
+    model.compile(tf.keras.optimizers.SGD(0.1), 'binary_crossentropy', metrics=['accuracy'])
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)  # 4 steps: past the schedule's boundary
+    path = str(tmp_path / 'flood.keras')
+    model.save(path)
+    loaded = tf.keras.models.load_model(path)
+    assert type(loaded) is FloodingModel and loaded.gradient_penalty == 0.05
+    if level == 'schedule':
+        assert loaded.flood_level.get_config() == b.get_config()
+    else:
+        assert loaded.flood_level == 0.45
+    a = model.train_on_batch(x[:16], y[:16], return_dict=True)
+    c = loaded.train_on_batch(x[:16], y[:16], return_dict=True)
+    assert a['ascent'] == c['ascent']
+    for w1, w2 in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_allclose(w1, w2, rtol=1e-6, atol=1e-7)
+
+
+def test_unsaveable_flood_level_is_a_clear_error(tmp_path):
+    model = build(flood_level=lambda step: 0.3)
+    model.compile(tf.keras.optimizers.SGD(0.1), 'binary_crossentropy')
+    with pytest.raises(ValueError, match='LearningRateSchedule'):
+        model.save(str(tmp_path / 'm.keras'))
 
 
 def test_evaluate_each_epoch_records_curves():
