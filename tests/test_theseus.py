@@ -136,3 +136,20 @@ def test_replacement_under_mirrored_strategy(tmp_path):
                        env=dict(os.environ, PYTHONPATH=root))
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split()[-3:] == ['2', '1.0', 'True']
+
+
+def test_layers_with_one_seed_draw_independently():
+    """Two replacement layers built with the same seed must not make the same choice at every step (they did:
+    the same op seed gives the same stream), or all modules would be replaced together."""
+    a = ModuleReplacement(rate=0.5, seed=7, name='replace_a')
+    b = ModuleReplacement(rate=0.5, seed=7, name='replace_b')
+    zeros, ones = tf.zeros((2, 3)), tf.ones((2, 3))
+    a([zeros, ones]), b([zeros, ones])
+
+    @tf.function
+    def step():
+        return a([zeros, ones], training=True)[0, 0], b([zeros, ones], training=True)[0, 0]
+
+    draws = np.array([[float(v) for v in step()] for _ in range(40)])
+    assert 5 < draws[:, 0].sum() < 35 and 5 < draws[:, 1].sum() < 35  # each draws about half the time
+    assert (draws[:, 0] != draws[:, 1]).sum() >= 8  # independent: they disagree about half the time

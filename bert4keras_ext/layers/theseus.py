@@ -10,6 +10,8 @@ for, while the predecessor (and the task head) stay frozen.
 * :class:`ConstantReplacementRate` / :class:`LinearReplacementRate` — callbacks setting ``rate`` (p = 0.5, the
   article; p_t = min(1, k t + b), the paper's curriculum).
 """
+import zlib
+
 import tensorflow as tf
 
 PACKAGE = 'bert4keras_ext'
@@ -17,6 +19,21 @@ PACKAGE = 'bert4keras_ext'
 
 @tf.keras.utils.register_keras_serializable(package=PACKAGE)
 class ModuleReplacement(tf.keras.layers.Layer):
+    """Mixes ``[predecessor_output, successor_output]``: while training the successor's output with probability
+    ``rate`` (else the predecessor's), at inference always the successor's.
+
+    Args:
+        rate: initial replacement probability (a non-trainable variable ``self.rate``: callbacks such as
+            :class:`ConstantReplacementRate` / :class:`LinearReplacementRate` change it without recompiling).
+        per_sample: one draw per sample instead of one per batch (the article draws per batch).
+        seed: makes the draws reproducible. Layers sharing a seed still draw independently: the op seed mixes
+            ``seed`` with the layer's name.
+
+    Example::
+
+        mixed = ModuleReplacement(rate=0.5, seed=0, name='replace-0')([predecessor_block, successor_block])
+    """
+
     def __init__(self, rate=0.5, per_sample=False, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.initial_rate, self.per_sample, self.seed = float(rate), bool(per_sample), seed
@@ -33,8 +50,13 @@ class ModuleReplacement(tf.keras.layers.Layer):
             return successor
         shape = [tf.shape(successor)[0]] + [1] * (len(successor.shape) - 1) if self.per_sample else [1] * len(
             successor.shape)
-        draw = tf.cast(tf.random.uniform(shape, seed=self.seed) < self.rate, successor.dtype)
+        draw = tf.cast(tf.random.uniform(shape, seed=self._op_seed()) < self.rate, successor.dtype)
         return draw * successor + (1 - draw) * predecessor
+
+    def _op_seed(self):
+        if self.seed is None:
+            return None
+        return (int(self.seed) * 1000003 + zlib.crc32(self.name.encode('utf-8'))) % (2 ** 31 - 1)
 
     def compute_mask(self, inputs, mask=None):
         return mask[1] if isinstance(mask, (list, tuple)) else mask
