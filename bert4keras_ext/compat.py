@@ -15,6 +15,7 @@ Importing this module (``import bert4keras_ext`` does it first) arranges, in ord
 | RECOMPUTE=1 | ``tape.stop_recording`` / ``tape.record_operation`` moved to ``tensorflow.python.eager.record``; and a layer called on the same tensor several times (self-attention gets ``[x, x, x]``) gets that tensor's gradient once per copy, so gradients below the first recomputed layer are wrong | :func:`recompute_grad` replaces bert4keras' decorator before its layers are defined: it records one backward function on the *distinct* input tensors |
 | Lambda closures | the LM/UniLM masks and the BERT pooler are ``Lambda`` layers wrapping Python closures, so ``load_model`` of a ``.keras`` file needs ``safe_mode=False`` | ``Transformer.apply`` builds named, registered layers (:mod:`bert4keras_ext.layers.masks`) instead |
 | ``strQ2B`` | uses the Python 2 builtin ``unichr`` | ``bert4keras.snippets.unichr = chr`` |
+| ``FeedForward`` regularizer | ``FeedForward`` takes no ``kernel_regularizer``, so a penalty attached to its inner kernels (WEISSI, L2) is lost by ``get_config`` and vanishes after ``.keras`` save/load | ``FeedForward`` accepts ``kernel_regularizer`` (for its inner, activated kernels: the output kernel is left alone), passes it to those ``Dense`` layers and writes it in ``get_config`` |
 | ``save_weights_as_checkpoint`` | uses ``tf.Session``/``tf.train.Saver`` of TF1 | replaced by :func:`bert4keras_ext.checkpoints.google.save_weights_as_checkpoint` (installed by that module) |
 
 Not fixed (see README "Compatibility"): ``snippets.WebServing`` (TF1 sessions), h5 ``load_model`` of models with
@@ -197,6 +198,33 @@ def _fix_snippets():
         fn.__globals__['unichr'] = chr
 
 
+def _fix_feedforward_regularizer():
+    from bert4keras import layers
+    cls = layers.FeedForward
+    if getattr(cls, '_bert4keras_ext_regularizer', False):
+        return
+    import tensorflow as tf
+    init, build, get_config = cls.__init__, cls.build, cls.get_config
+
+    def __init__(self, *args, kernel_regularizer=None, **kwargs):
+        init(self, *args, **kwargs)
+        self.kernel_regularizer = tf.keras.regularizers.get(kernel_regularizer)
+
+    def build_(self, input_shape):
+        build(self, input_shape)
+        for i in range(len(self.activation)):  # built on their first call, so add_weight sees the regularizer
+            getattr(self, 'i%d_dense' % i).kernel_regularizer = self.kernel_regularizer
+
+    def get_config_(self):
+        config = get_config(self)
+        if self.kernel_regularizer is not None:
+            config['kernel_regularizer'] = tf.keras.regularizers.serialize(self.kernel_regularizer)
+        return config
+
+    cls.__init__, cls.build, cls.get_config = __init__, build_, get_config_
+    cls._bert4keras_ext_regularizer = True
+
+
 def apply():
     """Arrange the environment and apply the fixes (idempotent)."""
     global _DONE
@@ -209,6 +237,7 @@ def apply():
     _fix_recompute()
     _fix_lambda_layers()
     _fix_snippets()
+    _fix_feedforward_regularizer()
     from bert4keras_ext.checkpoints import google
     google.install_transformer_methods()
     _DONE = True

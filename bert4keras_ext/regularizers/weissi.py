@@ -76,37 +76,63 @@ def _all_layers(model):
             yield layer
 
 
-def select_kernels(model, layers=None):
-    """Kernels of the given layers (names or objects), or by default :func:`homogeneous_kernels`."""
+def select_layers(model, layers=None):
+    """``[(layer, kernel)]`` of the given layers (names or objects; Dense/Conv or bert4keras ``FeedForward``, whose
+    inner kernels are taken), or by default :func:`homogeneous_kernels`."""
     if layers is None:
-        kernels = [k for _, k in homogeneous_kernels(model)]
+        found = homogeneous_kernels(model)
     else:
-        kernels = []
+        found = []
         for item in layers:
             layer = model.get_layer(item) if isinstance(item, str) else item
-            if not hasattr(layer, 'kernel'):
+            if type(layer).__name__ == 'FeedForward':
+                found += [(layer, getattr(layer, 'i%d_dense' % i).kernel) for i in range(len(layer.activation))]
+            elif hasattr(layer, 'kernel'):
+                found.append((layer, layer.kernel))
+            else:
                 raise ValueError('layer %s has no kernel to regularize' % layer.name)
-            kernels.append(layer.kernel)
-    if not kernels:
+    if not found:
         raise ValueError('no kernel selected: the model has no Dense/Conv layer with a positively homogeneous '
                          'activation; pass layers=[...] explicitly')
-    return kernels
+    return found
+
+
+def select_kernels(model, layers=None):
+    """The kernels of :func:`select_layers`."""
+    return [k for _, k in select_layers(model, layers)]
 
 
 def attach_regularizer(model, regularizer, layers=None):
-    """Add ``regularizer(kernel)`` of each selected kernel to ``model.losses``; returns the kernels.
+    """Regularize each selected kernel with ``regularizer``; returns the kernels.
 
-    Any Keras regularizer works (``tf.keras.regularizers.L2(1e-4)`` for a like-for-like L2 baseline)."""
-    kernels = select_kernels(model, layers)
-    for k in kernels:
-        model.add_loss(lambda k=k: regularizer(k))
-    return kernels
+    The penalty is owned by the layer (its ``kernel_regularizer``, which bert4keras ``FeedForward`` accepts through
+    :mod:`bert4keras_ext.compat`), so it appears in ``model.losses`` now and survives ``model.save`` /
+    ``load_model``. Any Keras regularizer works (``tf.keras.regularizers.L2(1e-4)`` for a like-for-like L2
+    baseline). A layer that already has a kernel regularizer is an error (it would be penalised twice)."""
+    found = select_layers(model, layers)
+    owners = []
+    for layer, kernel in found:
+        if layer not in owners:
+            if getattr(layer, 'kernel_regularizer', None) is not None:
+                raise ValueError('layer %s already has a kernel_regularizer (%r); remove it first'
+                                 % (layer.name, layer.kernel_regularizer))
+            owners.append(layer)
+    for layer in owners:
+        layer.kernel_regularizer = regularizer
+    for layer, kernel in found:
+        holder = layer
+        if type(layer).__name__ == 'FeedForward':  # the inner Dense that owns this kernel
+            holder = next(getattr(layer, 'i%d_dense' % i) for i in range(len(layer.activation))
+                          if getattr(layer, 'i%d_dense' % i).kernel is kernel)
+            holder.kernel_regularizer = regularizer
+        holder.add_loss(lambda k=kernel: regularizer(k))
+    return [k for _, k in found]
 
 
 def attach_weissi(model, log_weight=1e-3, l1_weight=0.0, layers=None, eps=1e-12):
     """Add the WEISSI penalty of the chosen kernels to ``model.losses`` (``model.add_loss``).
 
     layers: layer names or layer objects (their ``kernel``); default :func:`homogeneous_kernels`.
-    Returns the list of penalised kernel variables.
+    Returns the list of penalised kernel variables. The penalty survives ``model.save`` / ``load_model``.
     """
     return attach_regularizer(model, WEISSI(log_weight, l1_weight, eps), layers)

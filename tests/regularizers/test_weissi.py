@@ -136,3 +136,27 @@ def test_attach_default_excludes_softmax_and_requires_a_kernel():
     with pytest.raises(ValueError, match='no kernel selected'):
         attach_weissi(model)
     assert len(attach_weissi(model, layers=[model.layers[-1].name])) == 1
+
+
+@pytest.mark.parametrize('method', ['weissi', 'l2'])
+def test_attached_penalties_survive_keras_save_and_load(tiny_dir, tmp_path, method):
+    """They vanished: model.losses went from 6 to 1 after a .keras round trip and training went on without them."""
+    from bert4keras_ext.checkpoints import load_model
+    from bert4keras_ext.regularizers import attach_regularizer
+    encoder, _ = load_model(tiny_dir)
+    x = tf.keras.layers.Lambda(lambda t: t[:, 0], name='first')(encoder.output)
+    out = tf.keras.layers.Dense(2, name='head')(x)
+    model = tf.keras.Model(encoder.inputs, out)
+    reg = WEISSI(1e-2, 1e-3) if method == 'weissi' else tf.keras.regularizers.L2(1e-3)
+    before = len(model.losses)
+    attach_regularizer(model, reg, layers=None if method == 'weissi' else ['Transformer-0-FeedForward', 'head'])
+    n = len(model.losses)
+    assert n > before
+    values = sorted(float(v) for v in model.losses)
+    path = str(tmp_path / 'model.keras')
+    model.save(path)
+    loaded = tf.keras.models.load_model(path, safe_mode=False)
+    assert len(loaded.losses) == n
+    np.testing.assert_allclose(sorted(float(v) for v in loaded.losses), values, rtol=1e-6)
+    with pytest.raises(ValueError, match='already has a kernel_regularizer'):
+        attach_regularizer(loaded, reg, layers=['Transformer-0-FeedForward'])
