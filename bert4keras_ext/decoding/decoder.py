@@ -56,9 +56,21 @@ class Decoder:
     def _prefill(self, inputs, segments):
         if inputs is None or len(inputs) == 0:
             raise ValueError('inputs is empty: pass a list of token-id lists')
+        if np.isscalar(inputs[0]):
+            raise ValueError('inputs must be a list of token-id lists (a batch), e.g. [token_ids]; got one flat '
+                             'list of %d ids' % len(inputs))
+        if (isinstance(inputs, tuple) and len(inputs) == 2 and len(inputs[0]) == len(inputs[1])
+                and set(np.asarray(inputs[1]).ravel().tolist()) <= {0, 1} and segments is None):
+            raise ValueError('inputs looks like the (token_ids, segment_ids) pair of bert4keras tokenizer.encode(): '
+                             'pass [token_ids] and segments=[segment_ids] (a batch of one)')
+        vocab = self.lm.vocab_size
         for i, ids in enumerate(inputs):
             if len(ids) == 0:
                 raise ValueError('inputs[%d] is an empty token list' % i)
+            bad = [int(t) for t in ids if not 0 <= int(t) < vocab]
+            if bad:
+                raise ValueError('inputs[%d] has token ids outside the vocabulary (size %d): %s'
+                                 % (i, vocab, bad[:5]))
         if segments is not None and len(segments) != len(inputs):
             raise ValueError('segments has %d rows for %d inputs' % (len(segments), len(inputs)))
         lengths = np.array([len(x) for x in inputs], dtype='int32')

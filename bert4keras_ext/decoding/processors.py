@@ -173,6 +173,7 @@ class SpanConstraint:
         self.end_ids = _check_end_ids(end_ids)
         self.min_span = int(min_span)
         self._states = {}
+        self._checked = {}
 
     def automaton(self, row):
         return self.automata[row if len(self.automata) > 1 else 0]
@@ -185,6 +186,14 @@ class SpanConstraint:
         return self._states[key]
 
     def __call__(self, log_probs, output_ids, rows):
+        vocab = log_probs.shape[-1]
+        if not self._checked.get(vocab):
+            bad = [int(e) for e in self.end_ids if not 0 <= e < vocab]
+            bad += [int(t) for a in self.automata for t in a.next_tokens(0) if not 0 <= t < vocab]
+            if bad:
+                raise ValueError('SpanConstraint: token ids %s (end ids or passage tokens) are outside the '
+                                 'vocabulary of size %d' % (sorted(set(bad))[:5], vocab))
+            self._checked[vocab] = True
         out = np.full_like(log_probs, NEG_INF)
         for i, ids in enumerate(output_ids):
             row = int(rows[i])
