@@ -25,14 +25,16 @@ def main():
     args, rest = p.parse_known_args()
     if not os.path.isfile(args.data):
         raise SystemExit('CMRC2018 trial set not found at %s' % args.data)
-    root = json.load(open(args.data, encoding='utf-8'))
+    with open(args.data, encoding='utf-8') as f:
+        root = json.load(f)
     paragraphs = [(a, para) for a in root['data'] for para in a['paragraphs']]
     tmp = tempfile.mkdtemp()
     paths = []
     for name, part in (('train', paragraphs[:args.train_paragraphs]), ('valid', paragraphs[args.train_paragraphs:])):
         path = os.path.join(tmp, name + '.json')
-        json.dump({'version': 'split', 'data': [{'paragraphs': [para]} for _, para in part]},
-                  open(path, 'w', encoding='utf-8'), ensure_ascii=False)
+        with open(path, 'w', encoding='utf-8') as f:
+            json.dump({'version': 'split', 'data': [{'paragraphs': [para]} for _, para in part]}, f,
+                      ensure_ascii=False)
         paths.append(path)
     sys.path.insert(0, ROOT)
     from tasks import qa_generation

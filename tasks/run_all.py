@@ -61,7 +61,8 @@ def main(argv=None):
             failures.append(module)
             parts += ['## Article %s: `%s` FAILED (exit code %d)' % (article, module, rc), '']
             continue
-        text = open(summary, encoding='utf-8').read()
+        with open(summary, encoding='utf-8') as f:
+            text = f.read()
         rel = os.path.relpath(out, args.output_dir)
         text = text.replace('](', '](%s/' % rel).replace('](%s/http' % rel, '](http')
         parts += ['# Article %s (%.0f s)' % (article, seconds), '', text, '']

@@ -166,6 +166,10 @@ def load_weights(transformer, checkpoint, mapping=None, allow_missing=False, all
         if layer_name not in transformer.layers:
             continue
         weights = _layer_weights(transformer.layers[layer_name])
+        if len(weights) != len(names):
+            raise CheckpointError('layer %s has %d weights but the mapping names %d checkpoint variables (%s): the '
+                                  'mapping does not describe this layer' % (layer_name, len(weights), len(names),
+                                                                           ', '.join(names)))
         for w, name in zip(weights, names):
             used.add(name)
             if name not in shapes:
@@ -289,6 +293,19 @@ def save_checkpoint_dir(transformer, directory, config=None, vocab=None, name='b
     return directory
 
 
+def _activation_name(act):
+    """The config name of a builder's ``hidden_act`` (a string, a list of one, or a Keras activation function)."""
+    if isinstance(act, (list, tuple)) and len(act) == 1:
+        act = act[0]
+    if isinstance(act, str):
+        return act
+    name = getattr(act, '__name__', None)
+    if name in ('gelu', 'gelu_erf', 'gelu_tanh', 'relu', 'swish', 'tanh', 'sigmoid', 'linear'):
+        return name
+    raise ValueError('hidden_act %r has no Google-format config name: pass config=... with the activation name '
+                     'to write' % (act,))
+
+
 def google_config_from_transformer(transformer):
     """A Google-format config dict describing a built bert4keras BERT-family builder."""
     return {
@@ -297,7 +314,7 @@ def google_config_from_transformer(transformer):
         'num_hidden_layers': int(transformer.num_hidden_layers),
         'num_attention_heads': int(transformer.num_attention_heads),
         'intermediate_size': int(transformer.intermediate_size),
-        'hidden_act': transformer.hidden_act if isinstance(transformer.hidden_act, str) else 'gelu',
+        'hidden_act': _activation_name(transformer.hidden_act),
         'hidden_dropout_prob': float(transformer.dropout_rate),
         'attention_probs_dropout_prob': float(transformer.attention_dropout_rate),
         'max_position_embeddings': int(getattr(transformer, 'max_position', 512)),

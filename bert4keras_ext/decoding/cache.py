@@ -58,7 +58,7 @@ class CachedLM:
                                 get('Transformer-%d-FeedForward' % i), get('Transformer-%d-FeedForward-Norm' % i)))
             i += 1
         if not self.blocks:
-            raise ValueError('no Transformer-%d-MultiHeadSelfAttention layers found: not a bert4keras BERT model')
+            raise ValueError("no 'Transformer-<i>-MultiHeadSelfAttention' layers found: not a bert4keras BERT model")
         att = self.blocks[0][0]
         self.heads, self.key_size, self.head_size = att.heads, att.key_size, att.head_size
         self.vocab_size = int(self.token_embedding.embeddings.shape[0])

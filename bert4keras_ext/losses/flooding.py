@@ -43,6 +43,8 @@ class Flooded(tf.keras.losses.Loss):
     def __call__(self, y_true, y_pred, sample_weight=None):
         if isinstance(self.loss, tf.keras.losses.Loss):
             mean = self.loss(y_true, y_pred, sample_weight=sample_weight)
+            if mean.shape.rank:  # a wrapped loss with reduction NONE: flood the batch mean, not each sample
+                mean = tf.reduce_mean(mean)
         else:
             values = self.loss(y_true, y_pred)
             if sample_weight is not None:

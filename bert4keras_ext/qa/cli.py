@@ -11,7 +11,11 @@ import time
 
 
 def read_passages(path):
-    text = sys.stdin.read() if path == '-' else open(path, encoding='utf-8-sig').read()
+    if path == '-':
+        text = sys.stdin.read()
+    else:
+        with open(path, encoding='utf-8-sig') as f:
+            text = f.read()
     name = '<stdin>' if path == '-' else path
     stripped = text.lstrip()
     if stripped.startswith('{') and '"data"' in stripped[:2000] and not path.endswith('.jsonl'):

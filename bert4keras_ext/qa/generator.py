@@ -29,7 +29,8 @@ class QAGenerator:
         settings = {}
         path = os.path.join(directory, 'qa_config.json')
         if os.path.isfile(path):
-            settings = json.load(open(path, encoding='utf-8'))
+            with open(path, encoding='utf-8') as f:
+                settings = json.load(f)
         tokenizer = Tokenizer(os.path.join(directory, 'vocab.txt'), do_lower_case=True)
         return cls(model, tokenizer, **{k: settings[k] for k in ('max_p_len', 'max_a_len', 'max_q_len')
                                         if k in settings})

@@ -117,6 +117,9 @@ class MGSTrainer:
         """Plain epoch loop over numpy data (x: array or list of arrays)."""
         xs = x if isinstance(x, (list, tuple)) else [x]
         n = len(y)
+        if n < batch_size:
+            raise ValueError('%d training examples are fewer than one batch of %d: no step would run; lower '
+                             'batch_size' % (n, batch_size))
         rng = np.random.RandomState(seed)
         for _ in range(epochs):
             order = rng.permutation(n)

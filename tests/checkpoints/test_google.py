@@ -201,3 +201,24 @@ def test_tiny_checkpoint_is_seeded(tmp_path):
     assert all(np.array_equal(ta[k], tb[k]) for k in ta)
     assert not np.array_equal(ta['bert/embeddings/word_embeddings'], tc['bert/embeddings/word_embeddings'])
     assert len(open(os.path.join(a, 'vocab.txt')).read().split()) == 30
+
+
+def test_mapping_with_a_wrong_weight_count_is_an_error(tiny_dir):
+    """zip() used to pair weights with names silently up to the shorter list."""
+    from bert4keras_ext.checkpoints.google import build_model, load_weights, read_config
+    transformer = build_model(read_config(os.path.join(tiny_dir, 'bert_config.json')))
+    mapping = transformer.variable_mapping()
+    name = 'Embedding-Norm'
+    mapping[name] = mapping[name][:1]  # gamma and beta in the model, one name in the mapping
+    with pytest.raises(CheckpointError, match='layer Embedding-Norm has 2 weights but the mapping names 1'):
+        load_weights(transformer, tiny_dir, mapping=mapping)
+
+
+def test_config_names_a_function_activation_or_refuses(tiny_dir):
+    from bert4keras_ext.checkpoints.google import build_model, google_config_from_transformer, read_config
+    transformer = build_model(read_config(os.path.join(tiny_dir, 'bert_config.json')))
+    transformer.hidden_act = tf.keras.activations.relu
+    assert google_config_from_transformer(transformer)['hidden_act'] == 'relu'
+    transformer.hidden_act = lambda x: x * 2
+    with pytest.raises(ValueError, match='no Google-format config name'):
+        google_config_from_transformer(transformer)

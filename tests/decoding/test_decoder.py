@@ -155,3 +155,15 @@ def test_uncached_backend_for_any_keras_model_matches_cached(unilm):
     np.testing.assert_allclose([r.score for r in cached], [r.score for r in uncached], atol=1e-4)
     with pytest.raises(ValueError, match="outputs must be"):
         UncachedLM(unilm, outputs='x')
+
+
+def test_cached_lm_refuses_a_non_bert_model_with_a_readable_message():
+    import tensorflow as tf
+    inp = tf.keras.Input((None,), dtype='int32')
+    x = tf.keras.layers.Embedding(10, 4, name='Embedding-Token')(inp)
+    for name in ('Embedding-Position', 'Embedding-Norm', 'MLM-Dense', 'MLM-Norm', 'MLM-Bias'):
+        x = tf.keras.layers.Dense(4, name=name)(x)  # the embedding and head names, but no transformer block
+    model = tf.keras.Model(inp, x)
+    with pytest.raises(ValueError) as err:
+        CachedLM(model)
+    assert "'Transformer-<i>-MultiHeadSelfAttention'" in str(err.value) and '%d' not in str(err.value)

@@ -229,3 +229,11 @@ def test_flooding_with_bert4keras_gradient_accumulation():
     for a, b in zip(plain.get_weights(), flooded.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert ascending.evaluate(x, y, verbose=0) > before
+
+
+def test_wrapper_floods_the_mean_of_an_unreduced_loss():
+    y = tf.constant([[0.0], [0.0]])
+    pred = tf.constant([[np.sqrt(0.1)], [np.sqrt(0.9)]], tf.float32)
+    none = tf.keras.losses.MeanSquaredError(reduction=tf.keras.losses.Reduction.NONE)
+    value = Flooded(none, b=0.7)(y, pred).numpy()
+    assert np.ndim(value) == 0 and value == pytest.approx(2 * 0.7 - 0.5)  # per sample it would be [1.3, 0.9]

@@ -101,6 +101,8 @@ def test_modes_and_errors():
     raw = tf.keras.Sequential([tf.keras.layers.Dense(1)])
     with pytest.raises(ValueError, match='compile the model first'):
         MGSTrainer(raw, macro_f1_loss)
+    with pytest.raises(ValueError, match='fewer than one batch of 32'):  # used to run zero steps, silently
+        alt.fit(x[:10], y[:10], batch_size=32)
 
 
 def test_edit_distance():
