@@ -46,13 +46,40 @@ def _set_environment():
     os.environ['TF_USE_LEGACY_KERAS'] = '1'
 
 
+def _keras3_in_use():
+    """True when ``tf.keras`` resolves to Keras 3 in this process.
+
+    ``import tensorflow`` alone puts Keras 3 into ``sys.modules`` (TF depends on it), but ``tf.keras`` is a lazy
+    loader that picks tf-keras on first use when ``TF_USE_LEGACY_KERAS=1`` is set by then (``_set_environment``
+    does it): that case is fine. Refused are a ``tf.keras`` already resolved to Keras 3, and Keras 3 imported
+    without TensorFlow."""
+    tf = sys.modules.get('tensorflow')
+    if tf is None:
+        return _is_keras3_loaded()
+    try:
+        module = tf.keras.layers.Layer.__module__  # resolves the lazy loader (now with the variables set)
+    except Exception:  # pragma: no cover - a TensorFlow without tf.keras
+        return _is_keras3_loaded()
+    return not module.startswith('tf_keras')
+
+
+def _forget_keras3_modules():
+    """``import tensorflow`` imports Keras 3 (``keras``, ``keras.layers``, ...) although ``tf.keras`` will be
+    tf-keras. bert4keras swaps ``sys.modules['keras']`` for ``tf.keras`` but then ``from keras.layers import *``
+    would still find Keras 3's ``keras.layers`` entry and build Keras 3 layers. Dropping those entries (the module
+    objects stay alive for whoever holds them) makes bert4keras' imports resolve through tf-keras."""
+    if not _is_keras3_loaded():
+        return
+    for name in [n for n in sys.modules if n == 'keras' or n.startswith('keras.')]:
+        del sys.modules[name]
+
+
 def _check_imports():
-    if _is_keras3_loaded():
+    if _keras3_in_use():
         raise ImportError(
-            'bert4keras_ext needs Keras 2 (tf-keras), but Keras 3 was already imported in this process '
-            '(sys.modules["keras"] is Keras %s). Import bert4keras_ext (or set TF_USE_LEGACY_KERAS=1 and '
-            'TF_KERAS=1) before anything that imports keras, and do not use Keras 3 libraries (e.g. keras-hub) '
-            'in the same process.' % getattr(sys.modules['keras'], '__version__', '3'))
+            'bert4keras_ext needs Keras 2 (tf-keras), but tf.keras already resolved to Keras 3 in this process. '
+            'Import bert4keras_ext (or set TF_USE_LEGACY_KERAS=1 and TF_KERAS=1) before the first use of '
+            'tf.keras or keras, and do not use Keras 3 libraries (e.g. keras-hub) in the same process.')
     try:
         import tf_keras  # noqa: F401
     except ImportError as exc:
@@ -232,6 +259,7 @@ def apply():
         return
     _set_environment()
     _check_imports()
+    _forget_keras3_modules()
     import bert4keras.backend  # noqa: F401  (performs the keras -> tf.keras switch)
     _fix_optimizers()
     _fix_recompute()

@@ -32,11 +32,28 @@ def test_environment_is_tf_keras():
     assert tf.keras.optimizers.Optimizer.__module__.startswith('tf_keras.src.optimizers.optimizer')
 
 
-def test_keras3_imported_first_fails_fast():
-    result = run_python('import keras\nimport bert4keras_ext\n')
+FRESH_ENV = {'TF_USE_LEGACY_KERAS': '', 'TF_KERAS': ''}  # as in a new shell (this process has set them)
+
+
+def test_tf_keras_resolved_to_keras3_fails_fast():
+    result = run_python('import tensorflow as tf\ntf.keras.layers.Dense\nimport bert4keras_ext\n', env=FRESH_ENV)
     assert result.returncode != 0
-    assert 'Keras 3 was already imported in this process' in result.stderr
+    assert 'tf.keras already resolved to Keras 3' in result.stderr
     assert 'Import bert4keras_ext' in result.stderr
+
+
+def test_importing_tensorflow_first_works():
+    """The most common first line of a script: TF 2.21 puts Keras 3 in sys.modules, but tf.keras is still lazy."""
+    result = run_python('''
+        import tensorflow as tf
+        import bert4keras_ext
+        from bert4keras.models import build_transformer_model
+        model = build_transformer_model(vocab_size=20, hidden_size=8, num_hidden_layers=1,
+                                        num_attention_heads=2, intermediate_size=16, hidden_act='gelu')
+        print(tf.keras.layers.Dense.__module__, len(model.weights))
+    ''', env=FRESH_ENV)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[0].startswith('tf_keras')
 
 
 def test_missing_tf_keras_says_what_to_install():
@@ -205,3 +222,15 @@ def test_unilm_mask_layer_matches_definition():
 def test_strq2b_full_width():
     from bert4keras.snippets import strQ2B
     assert strQ2B('ＡＢＣ　１２３') == 'ABC 123'
+
+
+def test_feedforward_takes_a_kernel_regularizer_and_keeps_it_in_its_config():
+    from bert4keras.layers import FeedForward
+    layer = FeedForward(8, activation='relu', kernel_regularizer=tf.keras.regularizers.L2(0.5), name='ff')
+    out = layer(tf.ones((2, 3, 4)))
+    assert out.shape == (2, 3, 4)
+    assert len(layer.losses) == 1  # the inner (activated) kernel only, not the output kernel
+    np.testing.assert_allclose(float(layer.losses[0]), 0.5 * np.sum(layer.i0_dense.kernel.numpy() ** 2), rtol=1e-5)
+    clone = FeedForward.from_config(layer.get_config())
+    assert clone.kernel_regularizer.get_config() == {'l2': 0.5}
+    assert 'kernel_regularizer' not in FeedForward(8).get_config()  # unchanged config without one
