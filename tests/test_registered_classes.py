@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import bert4keras_ext  # noqa: F401
-from bert4keras_ext import language_models, losses, pretraining, regularizers, training
+from bert4keras_ext import classification, language_models, losses, pretraining, regularizers, training
 from bert4keras_ext.layers import masks, termination, theseus
 from bert4keras_ext.qa import model as qa_model
 
@@ -40,6 +40,13 @@ class LossCase:
 
     def __init__(self, loss, y_true, units, log_softmax=False):
         self.obj, self.y_true, self.units, self.log_softmax = loss, y_true, units, log_softmax
+
+
+class ScheduleCase:
+    """A learning-rate schedule, evaluated at ``steps``."""
+
+    def __init__(self, schedule, steps):
+        self.obj, self.steps = schedule, steps
 
 
 class ObjectCase:
@@ -92,6 +99,8 @@ CASES = {
     # initializers, regularizers
     'PriorBias': lambda: ObjectCase(losses.PriorBias([0.7, 0.2, 0.1], tau=1.0), (3,)),
     'WEISSI': lambda: ObjectCase(regularizers.WEISSI(1e-2, 1e-3), (4, 3)),
+    # schedules
+    'WarmupLinearDecay': lambda: ScheduleCase(classification.WarmupLinearDecay(1e-3, 10, 100), [0, 5, 9, 50, 100]),
     # models: covered by their own save/load tests (tests/training/test_flooding.py); here the config round trip
     'FloodingModel': None,
 }
@@ -214,6 +223,23 @@ def test_initializer_or_regularizer_in_a_saved_model(name, tmp_path):
     assert len(loaded.losses) == len(model.losses)
     if model.losses:
         np.testing.assert_allclose(float(loaded.losses[0]), float(model.losses[0]), rtol=1e-6)
+
+
+@pytest.mark.parametrize('name', _cases(ScheduleCase))
+def test_schedule_in_a_saved_optimizer(name, tmp_path):
+    case = CASES[name]()
+    values = [float(case.obj(s)) for s in case.steps]
+    clone = type(case.obj).from_config(case.obj.get_config())
+    assert [float(clone(s)) for s in case.steps] == values
+    inp = tf.keras.Input((2,))
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(1)(inp))
+    model.compile(tf.keras.optimizers.Adam(case.obj), 'mse')
+    model.fit(floats(4, 2), floats(4, 1), verbose=0)
+    path = str(tmp_path / 'model.keras')
+    model.save(path)
+    loaded = tf.keras.models.load_model(path)
+    schedule = tf.keras.optimizers.schedules.deserialize(loaded.optimizer.get_config()['learning_rate'])
+    assert type(schedule) is type(case.obj) and [float(schedule(s)) for s in case.steps] == values
 
 
 def test_flooding_model_config_round_trip():

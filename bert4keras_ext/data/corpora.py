@@ -61,6 +61,50 @@ def _peoples_daily():
     return tuple(sentences)
 
 
+@functools.lru_cache(maxsize=None)
+def _reserved(n):
+    from bert4keras_ext.data.splits import train_valid_test_split
+    items = list(_sentiment())
+    _, _, test = train_valid_test_split(items, seed=20200717, valid=0, test=n, stratify=[y for _, y in items])
+    return tuple(test)
+
+
+def reserved_sentiment(n=6000):
+    """A fixed, label-stratified set of ``n`` reviews ``[(text, label)]`` that the default BERT's pretraining never
+    reads (nor any review with the same text), so that fine-tuning can be evaluated on text the base model has not
+    seen. The corpus has duplicate reviews: this list keeps them, :func:`sentiment_benchmark_split` does not."""
+    return list(_reserved(n))
+
+
+def sentiment_benchmark_split(n_valid=1000, n_test=3000, seed=0):
+    """``(pool, valid, test)`` for base-model benchmarks: ``valid`` and ``test`` are disjoint, label-stratified,
+    de-duplicated reviews from :func:`reserved_sentiment` (drawn with ``seed``); ``pool`` is every other review
+    (de-duplicated, none with a valid/test text), to draw training sets from."""
+    from bert4keras_ext.data.splits import train_valid_test_split
+    reserved = _unique(reserved_sentiment())
+    if n_valid + n_test > len(reserved):
+        raise ValueError('valid %d + test %d exceed the %d distinct reserved reviews' % (n_valid, n_test,
+                                                                                           len(reserved)))
+    _, valid, test = train_valid_test_split(reserved, seed=seed, valid=n_valid, test=n_test,
+                                            stratify=[y for _, y in reserved])
+    taken = {t for t, _ in reserved_sentiment()}
+    pool = [item for item in _unique(sentiment()) if item[0] not in taken]
+    return pool, valid, test
+
+
+def _unique(items):
+    """First occurrence of each text; texts that occur with both labels are dropped."""
+    labels = {}
+    for text, y in items:
+        labels.setdefault(text, set()).add(y)
+    seen, out = set(), []
+    for text, y in items:
+        if text not in seen and len(labels[text]) == 1:
+            seen.add(text)
+            out.append((text, y))
+    return out
+
+
 def peoples_daily_pos():
     """``[[(word, tag), ...], ...]``: one entry per line of the corpus."""
     return [list(s) for s in _peoples_daily()]

@@ -9,6 +9,6 @@
 from bert4keras_ext.pretraining.data import (build_char_vocab, gb2312_characters, mask_tokens, max_match,
                                              pack_sequences, to_halfwidth, word_start_flags)
 from bert4keras_ext.pretraining.model import DEFAULT_CONFIG, GatherPositions, build_mlm_model, learning_rate_at
-from bert4keras_ext.pretraining.run import (PretrainRun, corpus_documents, plot_log, pretrain, reserved_reviews,
+from bert4keras_ext.pretraining.run import (PretrainRun, corpus_documents, heldout_split, plot_log, pretrain,
                                             resolve_settings)
 from bert4keras_ext.pretraining.default import default_cache_dir, ensure_tiny_bert, tiny_bert_dir

