@@ -8,6 +8,7 @@
 * :class:`Report` — collects tables, figures and notes; writes ``results.json``, ``summary.md`` and PNG plots.
 """
 import argparse
+import glob
 import json
 import os
 import sys
@@ -23,6 +24,9 @@ def parser(description, default_output):
     p.add_argument('--seed', type=int, default=0, help='base random seed')
     p.add_argument('--seeds', type=int, default=None, help='number of seeds (default: 3, or 1 with --quick)')
     p.add_argument('--output_dir', default=os.path.join('outputs', default_output))
+    p.add_argument('--checkpoint_dir', default=None,
+                   help='a Google-format checkpoint directory (bert_config.json, bert_model.ckpt.*, vocab.txt); '
+                   'default: the package\'s default Chinese BERT')
     p.add_argument('--config_path', default=None, help='bert_config.json of a Google-format checkpoint')
     p.add_argument('--checkpoint_path', default=None, help='bert_model.ckpt prefix of that checkpoint')
     p.add_argument('--dict_path', default=None, help='vocab.txt of that checkpoint')
@@ -76,20 +80,38 @@ def start(args):
 
 
 def bert_paths(args):
-    """``(config_path, checkpoint_path, dict_path)``: the user's checkpoint, or the tiny pretrained Chinese BERT."""
+    """``(config_path, checkpoint_path, dict_path)``: the user's checkpoint (``--checkpoint_dir``, or the three
+    paths), or the package's default Chinese BERT."""
     given = [args.config_path, args.checkpoint_path, args.dict_path]
+    directory = getattr(args, 'checkpoint_dir', None)
     if any(given):
+        if directory:
+            raise SystemExit('give either --checkpoint_dir or the three paths --config_path, --checkpoint_path, '
+                             '--dict_path, not both')
         if not all(given):
-            raise SystemExit('give all three of --config_path, --checkpoint_path and --dict_path (or none, to use '
-                             'the project\'s tiny pretrained Chinese BERT)')
+            raise SystemExit('give all three of --config_path, --checkpoint_path and --dict_path (or '
+                             '--checkpoint_dir, or none to use the default Chinese BERT)')
         paths = tuple(given)
     else:
-        from bert4keras_ext.pretraining import ensure_tiny_bert
-        directory = ensure_tiny_bert()
-        paths = (os.path.join(directory, 'bert_config.json'), os.path.join(directory, 'bert_model.ckpt'),
-                 os.path.join(directory, 'vocab.txt'))
+        if directory:
+            missing = [f for f in ('bert_config.json', 'vocab.txt') if not os.path.isfile(os.path.join(directory, f))]
+            if missing or not glob.glob(os.path.join(directory, '*.index')):
+                raise SystemExit('--checkpoint_dir %s lacks %s: expected bert_config.json, bert_model.ckpt.* and '
+                                 'vocab.txt' % (directory, ', '.join(missing) or 'a checkpoint (*.index)'))
+        else:
+            directory = default_bert_dir()
+        prefix = os.path.join(directory, 'bert_model.ckpt')
+        if not os.path.isfile(prefix + '.index'):
+            prefix = glob.glob(os.path.join(directory, '*.index'))[0][:-len('.index')]
+        paths = (os.path.join(directory, 'bert_config.json'), prefix, os.path.join(directory, 'vocab.txt'))
     check_maxlen(paths[0], getattr(args, 'maxlen', None))
     return paths
+
+
+def default_bert_dir():
+    """The package's default Chinese BERT directory (shipped, or pretrained once into the cache)."""
+    from bert4keras_ext.pretraining import default_bert_dir as default
+    return default()
 
 
 def check_maxlen(config_path, maxlen):

@@ -19,7 +19,8 @@ def test_task_help_lists_the_shared_options(name):
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as stop:
         module.main(['--help'])
     assert stop.value.code == 0
-    for option in ('--quick', '--seed', '--output_dir', '--config_path', '--checkpoint_path', '--dict_path',
+    for option in ('--quick', '--seed', '--output_dir', '--checkpoint_dir', '--config_path', '--checkpoint_path',
+                   '--dict_path',
                    '--strategy'):
         assert option in out.getvalue(), (name, option)
 
@@ -68,3 +69,20 @@ def test_task_refuses_maxlen_beyond_the_checkpoint_positions(name, tiny_dir, tmp
     with pytest.raises(SystemExit) as stop:
         module.main(['--quick', '--maxlen', '33', '--output_dir', str(tmp_path)] + paths)
     assert '--maxlen 33' in str(stop.value.code) and '32 positions' in str(stop.value.code)
+
+
+def test_bert_paths_from_one_directory_or_three_paths(tiny_dir, tmp_path):
+    from bert4keras_ext import experiment
+
+    def paths(*argv):
+        return experiment.bert_paths(experiment.parser('x', 'x').parse_args(list(argv)))
+
+    config, ckpt, vocab = paths('--checkpoint_dir', tiny_dir)
+    assert config == os.path.join(tiny_dir, 'bert_config.json') and os.path.isfile(ckpt + '.index')
+    assert paths(*checkpoint_args(tiny_dir)) == (config, os.path.join(tiny_dir, 'bert_model.ckpt'), vocab)
+    with pytest.raises(SystemExit, match='not both'):
+        paths('--checkpoint_dir', tiny_dir, *checkpoint_args(tiny_dir))
+    with pytest.raises(SystemExit, match='lacks vocab.txt'):
+        os.makedirs(str(tmp_path / 'empty'))
+        open(str(tmp_path / 'empty' / 'bert_config.json'), 'w').write('{}')
+        paths('--checkpoint_dir', str(tmp_path / 'empty'))

@@ -11,4 +11,5 @@ from bert4keras_ext.pretraining.data import (build_char_vocab, gb2312_characters
 from bert4keras_ext.pretraining.model import DEFAULT_CONFIG, GatherPositions, build_mlm_model, learning_rate_at
 from bert4keras_ext.pretraining.run import (PretrainRun, corpus_documents, heldout_split, plot_log, pretrain,
                                             resolve_settings)
-from bert4keras_ext.pretraining.default import default_cache_dir, ensure_tiny_bert, tiny_bert_dir
+from bert4keras_ext.pretraining.default import (default_bert_dir, default_cache_dir, ensure_tiny_bert,  # noqa: F401
+                                                shipped_bert_dir, tiny_bert_dir)

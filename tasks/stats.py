@@ -1,0 +1,58 @@
+"""Statistics for experiment reports: mean ± std over seeds, 95% confidence intervals, paired differences.
+
+Experiment code (not part of the library): task scripts and benchmarks report with these.
+"""
+import numpy as np
+
+
+def t_quantile(df, level=0.95):
+    from scipy import stats
+    return float(stats.t.ppf(0.5 + level / 2, df))
+
+
+def mean_ci(values, level=0.95):
+    """``(mean, std, low, high)``: Student-t interval of the mean over independent runs (seeds)."""
+    v = np.asarray(values, dtype='float64')
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, 0.0, float('nan'), float('nan')
+    s = float(v.std(ddof=1))
+    half = t_quantile(len(v) - 1, level) * s / np.sqrt(len(v))
+    return m, s, m - half, m + half
+
+
+def paired_ci(a, b, level=0.95):
+    """Interval of the mean of ``a - b`` over seeds shared by both arms: ``(mean, std, low, high)``."""
+    a, b = np.asarray(a, dtype='float64'), np.asarray(b, dtype='float64')
+    if a.shape != b.shape:
+        raise ValueError('paired arms need the same seeds: %s vs %s values' % (a.shape, b.shape))
+    return mean_ci(a - b, level)
+
+
+def bootstrap_ci(correct_a, correct_b=None, n=2000, seed=0, level=0.95):
+    """Percentile bootstrap over test items of the accuracy (or, with ``correct_b``, of the accuracy difference
+    on the same items): ``(estimate, low, high)``."""
+    a = np.asarray(correct_a, dtype='float64')
+    d = a if correct_b is None else a - np.asarray(correct_b, dtype='float64')
+    rng = np.random.RandomState(seed)
+    means = d[rng.randint(0, len(d), size=(n, len(d)))].mean(1)
+    lo, hi = np.percentile(means, [50 * (1 - level), 50 * (1 + level)])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def fmt_ci(values, scale=100.0, digits=1):
+    """``'mean ± std [low, high]'`` (scaled, e.g. to percent)."""
+    m, s, lo, hi = mean_ci(values)
+    if np.isnan(lo):
+        return '%.*f' % (digits, m * scale)
+    return '%.*f ± %.*f [%.*f, %.*f]' % (digits, m * scale, digits, s * scale, digits, lo * scale, digits, hi * scale)
+
+
+def verdict(low, high, threshold=0.0):
+    """'holds' when the whole interval is above ``threshold``, 'does not hold' when it is below, else
+    'inconclusive at this scale'."""
+    if low > threshold:
+        return 'holds'
+    if high < threshold:
+        return 'does not hold'
+    return 'inconclusive at this scale'

@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+
+from tasks import stats
+
+
+def test_mean_ci_matches_the_t_interval():
+    m, s, lo, hi = stats.mean_ci([1.0, 2.0, 3.0])
+    assert (m, s) == (2.0, 1.0)
+    assert hi - m == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)  # t(0.975, df=2)
+    assert np.isnan(stats.mean_ci([5.0])[2])
+
+
+def test_paired_ci_and_verdicts():
+    a, b = [0.80, 0.82, 0.81], [0.70, 0.71, 0.72]
+    m, _, lo, hi = stats.paired_ci(a, b)
+    assert m == pytest.approx(0.1) and stats.verdict(lo, hi) == 'holds'
+    assert stats.verdict(-0.2, -0.1) == 'does not hold' and stats.verdict(-0.1, 0.1) == 'inconclusive at this scale'
+    with pytest.raises(ValueError, match='same seeds'):
+        stats.paired_ci([1, 2], [1, 2, 3])
+
+
+def test_bootstrap_ci_covers_the_estimate():
+    rng = np.random.RandomState(0)
+    correct = rng.random_sample(2000) < 0.8
+    est, lo, hi = stats.bootstrap_ci(correct)
+    assert lo < est < hi and hi - lo < 0.05 and abs(est - 0.8) < 0.03
+    est, lo, hi = stats.bootstrap_ci(correct, correct)
+    assert est == lo == hi == 0.0
