@@ -38,6 +38,19 @@ def test_pack_sequences_keeps_every_token_in_order():
     assert lengths.max() <= 16 and len(rows) < len(lists) and sum(lengths) == sum(first_lengths) + len(rows)
 
 
+def test_long_texts_are_split_not_cut():
+    from bert4keras_ext.pretraining.data import split_long
+    ids = list(range(10, 50))  # 40 tokens, rows of 16 (14 + [CLS] + [SEP])
+    ids[24] = 7  # a sentence end in the second half of the second window (a cut after it)
+    assert split_long(ids, 14, break_ids=[7]) == [(0, 14), (14, 25), (25, 39), (39, 40)]
+    assert split_long(ids, 14, break_ids=[]) == [(0, 14), (14, 28), (28, 40)]
+    rows, starts = pack_sequences([ids + [3]], maxlen=16, cls_id=2, sep_id=3, flag_lists=[[True] * 41],
+                                  break_ids=[7])
+    flat = [t for row in rows for t in row[1:] if t not in (0, 3)]
+    assert flat == ids  # every token kept, in order
+    assert (rows[:, 0] == 2).all() and ((rows == 3).sum(1) >= 1).all()
+
+
 def test_mask_tokens_only_touches_real_tokens():
     rng = np.random.RandomState(1)
     ids = np.zeros((300, 32), 'int32')

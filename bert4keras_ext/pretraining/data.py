@@ -10,6 +10,7 @@ import numpy as np
 from bert4keras_ext.checkpoints.tiny import SPECIAL_TOKENS
 
 ASCII = 'abcdefghijklmnopqrstuvwxyz0123456789'
+SENTENCE_ENDS = '。！？；!?;'
 
 
 def to_halfwidth(text):
@@ -92,21 +93,42 @@ def word_start_flags(tokenizer, words):
     return ids, flags
 
 
-def pack_sequences(token_lists, maxlen, cls_id, sep_id, flag_lists=None):
+def split_long(ids, limit, break_ids=()):
+    """Cut a token list into pieces of at most ``limit`` tokens, each after the last ``break_ids`` token (sentence
+    ends) of its window when that lies in the window's second half, else at the limit. Returns ``(start, end)``
+    pairs covering every token once."""
+    pieces, start = [], 0
+    breaks = set(break_ids)
+    while len(ids) - start > limit:
+        end = start + limit
+        for j in range(end - 1, start + limit // 2 - 1, -1):
+            if ids[j] in breaks:
+                end = j + 1
+                break
+        pieces.append((start, end))
+        start = end
+    pieces.append((start, len(ids)))
+    return pieces
+
+
+def pack_sequences(token_lists, maxlen, cls_id, sep_id, flag_lists=None, break_ids=()):
     """Concatenate tokenised texts into rows of at most ``maxlen`` ids, [CLS] first; every text ends with one
-    [SEP] (added when missing; texts longer than a row are cut).
+    [SEP] (added when missing). A text longer than a row is split into pieces (:func:`split_long`, preferring a
+    ``break_ids`` token such as "。" as the cut), each ending with [SEP]: nothing is dropped.
 
     With ``flag_lists`` (per-token word-start flags, as from :func:`word_start_flags`) also returns a boolean array
     of the rows' word starts ([CLS], [SEP] and padding count as starts)."""
     rows, current = [], [cls_id]
     frows, fcurrent = [], [True]
+    pieces = []
     for k, ids in enumerate(token_lists):
         ids = list(ids)
         flags = list(flag_lists[k]) if flag_lists is not None else [True] * len(ids)
         if ids and ids[-1] == sep_id:
             ids, flags = ids[:-1], flags[:-1]
-        ids = ids[:maxlen - 2] + [sep_id]
-        flags = flags[:maxlen - 2] + [True]
+        for a, b in split_long(ids, maxlen - 2, break_ids):
+            pieces.append((ids[a:b] + [sep_id], [True] + flags[a + 1:b] + [True]))
+    for ids, flags in pieces:
         if len(current) + len(ids) > maxlen:
             rows.append(current)
             frows.append(fcurrent)

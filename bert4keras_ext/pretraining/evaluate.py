@@ -22,7 +22,9 @@ def mlm_accuracy(directory, texts, maxlen=128, seed=0, max_rows=1024, batch_size
     token_lists = [tokenizer.encode(mlm_data.to_halfwidth(t))[0][1:] for t in texts]
     n_tokens = sum(len(t) - 1 for t in token_lists)
     unk = sum(int(np.sum(np.asarray(t) == tokenizer._token_unk_id)) for t in token_lists)
-    rows = mlm_data.pack_sequences(token_lists, maxlen, tokenizer._token_start_id, tokenizer._token_end_id)
+    breaks = [tokenizer.token_to_id(c) for c in mlm_data.SENTENCE_ENDS]
+    rows = mlm_data.pack_sequences(token_lists, maxlen, tokenizer._token_start_id, tokenizer._token_end_id,
+                                   break_ids=[b for b in breaks if b != tokenizer._token_unk_id])
     if len(rows) > max_rows:
         rows = rows[np.sort(np.random.RandomState(seed + 7).choice(len(rows), max_rows, replace=False))]
     vocab_size = model.output.shape[-1]

@@ -155,14 +155,16 @@ class PretrainRun:
         if self.verbose:
             print('Tokenising %d training documents...' % len(train_docs))
         ids, flags = zip(*[mlm_data.word_start_flags(tokenizer, d) for d in train_docs])
-        train_rows, train_starts = mlm_data.pack_sequences(ids, s['maxlen'], cls_id, sep_id, flag_lists=flags)
+        breaks = [tokenizer.token_to_id(c) for c in mlm_data.SENTENCE_ENDS if c in vocab]
+        train_rows, train_starts = mlm_data.pack_sequences(ids, s['maxlen'], cls_id, sep_id, flag_lists=flags,
+                                                           break_ids=breaks)
         arrays = dict(train_rows=train_rows, train_starts=train_starts)
         unk = tokenizer._token_unk_id
         for name, texts in (('heldout', [''.join(d) for d in held_docs]), ('ood', ood_texts or [])):
             if not texts:
                 continue
             token_lists = [tokenizer.encode(mlm_data.to_halfwidth(t))[0][1:] for t in texts]
-            rows = mlm_data.pack_sequences(token_lists, s['maxlen'], cls_id, sep_id)
+            rows = mlm_data.pack_sequences(token_lists, s['maxlen'], cls_id, sep_id, break_ids=breaks)
             erng = np.random.RandomState(s['seed'] + 7)
             if len(rows) > s['max_eval_rows']:
                 rows = rows[np.sort(erng.choice(len(rows), s['max_eval_rows'], replace=False))]
