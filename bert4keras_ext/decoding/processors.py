@@ -38,7 +38,50 @@ def apply(processors, log_probs, output_ids, rows=None):
     return log_normalize(out)
 
 
-class Temperature:
+class LogitsProcessor:
+    """Base class of the decoding processors: ``processor(log_probs, output_ids, rows) -> log_probs``.
+
+    Args (of ``__call__``):
+        log_probs: ``[N, V]`` float64 numpy array, the next-token log-probabilities of N rows (beams or samples).
+        output_ids: N lists, the tokens each row has generated so far.
+        rows: N ints, the index of the input each row belongs to (for per-input constraints).
+
+    Returns new ``[N, V]`` log-probs; ``-inf`` removes a token. Rows need not be normalised: :func:`apply`
+    renormalises after the last processor. Any plain function with this signature works too.
+
+    Example::
+
+        class BanToken(LogitsProcessor):
+            def __init__(self, token_id):
+                self.token_id = token_id
+
+            def __call__(self, log_probs, output_ids, rows):
+                out = log_probs.copy()
+                out[:, self.token_id] = -np.inf
+                return out
+
+        decoder.sample([token_ids], n=4, processors=[BanToken(100), TopP(0.9)], seed=0)
+    """
+
+    def __call__(self, log_probs, output_ids, rows):
+        raise NotImplementedError('a LogitsProcessor implements __call__(log_probs, output_ids, rows)')
+
+    def __repr__(self):
+        fields = ', '.join('%s=%r' % (k, v) for k, v in vars(self).items() if not k.startswith('_'))
+        return '%s(%s)' % (type(self).__name__, fields)
+
+
+class Temperature(LogitsProcessor):
+    """Divide the log-probs by ``temperature`` (> 1 flattens, < 1 sharpens the distribution).
+
+    Args:
+        temperature: a float > 0.
+
+    Example::
+
+        decoder.sample(inputs, n=4, processors=[Temperature(0.7), TopK(40)], seed=0)
+    """
+
     def __init__(self, temperature):
         if not temperature > 0:
             raise ValueError('temperature must be > 0, got %r' % (temperature,))
@@ -48,8 +91,19 @@ class Temperature:
         return log_probs / self.temperature
 
 
-class TopK:
-    """Keep the ``k`` most probable tokens (``consistent``: plus the end token(s))."""
+class TopK(LogitsProcessor):
+    """Keep the ``k`` most probable tokens (Fan et al., 2018).
+
+    Args:
+        k: how many tokens to keep (an integer >= 1).
+        consistent: also keep the end token(s), so that sampling can always stop (article 1; Welleck et al.,
+            2020, "consistent top-k").
+        end_ids: the end token id(s); required with ``consistent``.
+
+    Example::
+
+        TopK(5, consistent=True, end_ids=[tokenizer._token_end_id])
+    """
 
     def __init__(self, k, consistent=False, end_ids=None):
         if not (isinstance(k, (int, np.integer)) and k >= 1):
@@ -68,9 +122,19 @@ class TopK:
         return np.where(keep, log_probs, NEG_INF)
 
 
-class TopP:
-    """Nucleus: keep the most probable tokens up to and including the one where the cumulative probability first
-    reaches ``p`` (bert4keras' rule); ``consistent``: the end token(s) are always kept."""
+class TopP(LogitsProcessor):
+    """Nucleus sampling (Holtzman et al., 2020): keep the most probable tokens up to and including the one where
+    the cumulative probability first reaches ``p`` (bert4keras' rule).
+
+    Args:
+        p: the probability mass to keep, in (0, 1].
+        consistent: also keep the end token(s) ("consistent nucleus", article 1).
+        end_ids: the end token id(s); required with ``consistent``.
+
+    Example::
+
+        TopP(0.9, consistent=True, end_ids=[tokenizer._token_end_id])
+    """
 
     def __init__(self, p, consistent=False, end_ids=None):
         if not (0 < p <= 1):
@@ -93,8 +157,17 @@ class TopP:
         return np.where(keep, log_probs, NEG_INF)
 
 
-class MinLength:
-    """Forbid the end token(s) while fewer than ``min_length`` tokens were generated."""
+class MinLength(LogitsProcessor):
+    """Forbid the end token(s) while fewer than ``min_length`` tokens were generated.
+
+    Args:
+        min_length: the fewest tokens before an end token may be chosen.
+        end_ids: the end token id(s).
+
+    Example::
+
+        MinLength(3, end_ids=[tokenizer._token_end_id])
+    """
 
     def __init__(self, min_length, end_ids):
         self.min_length, self.end_ids = int(min_length), _check_end_ids(end_ids)
@@ -107,8 +180,16 @@ class MinLength:
         return out
 
 
-class NoRepeatNGram:
-    """Forbid any token that would repeat an n-gram already in the row's output."""
+class NoRepeatNGram(LogitsProcessor):
+    """Forbid any token that would repeat an n-gram already in the row's output.
+
+    Args:
+        n: the n-gram size (>= 1; 1 forbids repeating any token).
+
+    Example::
+
+        NoRepeatNGram(2)   # "日日日" cannot happen: the bigram 日日 would repeat
+    """
 
     def __init__(self, n):
         if n < 1:
@@ -128,8 +209,17 @@ class NoRepeatNGram:
         return out
 
 
-class RepetitionPenalty:
-    """Lower the log-prob of every token already generated by ``log(penalty)``."""
+class RepetitionPenalty(LogitsProcessor):
+    """Lower the log-prob of every token already generated by ``log(penalty)`` (Keskar et al., 2019, applied to
+    log-probs).
+
+    Args:
+        penalty: a float >= 1 (1 changes nothing).
+
+    Example::
+
+        RepetitionPenalty(1.3)
+    """
 
     def __init__(self, penalty):
         if not penalty >= 1:
@@ -144,8 +234,17 @@ class RepetitionPenalty:
         return out
 
 
-class PrefixAllowedTokens:
-    """``fn(row, output_ids) -> allowed token ids`` (the input index ``row`` and the row's generated tokens)."""
+class PrefixAllowedTokens(LogitsProcessor):
+    """Constrained decoding by a function, as Hugging Face's ``prefix_allowed_tokens_fn``.
+
+    Args:
+        fn: ``fn(row, output_ids) -> allowed token ids``, from the input index ``row`` and the row's generated
+            tokens.
+
+    Example::
+
+        PrefixAllowedTokens(lambda row, ids: digits if not ids else digits + [end_id])
+    """
 
     def __init__(self, fn):
         self.fn = fn
@@ -158,12 +257,20 @@ class PrefixAllowedTokens:
         return out
 
 
-class SpanConstraint:
-    """Every generated sequence before the end token is a contiguous span of the input's passage tokens.
+class SpanConstraint(LogitsProcessor):
+    """Every generated sequence before the end token is a contiguous span of the input's passage tokens (article
+    5: answers that are passage spans).
 
-    passages: one token-id list per input (or a single list for all). Each step costs the automaton's out-degree
-    (<= vocabulary) per row; states are memoised by prefix, so nothing rescans the passage.
-    ``min_span``: the end token is allowed only after this many span tokens (default 1: no empty answers).
+    Args:
+        passages: one token-id list per input (or a single list for all). Each step costs the automaton's
+            out-degree (<= vocabulary) per row; states are memoised by prefix, so nothing rescans the passage.
+        end_ids: the end token id(s), allowed once the output is a non-empty span.
+        min_span: the end token is allowed only after this many span tokens (default 1: no empty answers).
+
+    Example::
+
+        passage_ids = tokenizer.encode(passage)[0][1:-1]
+        decoder.sample([source_ids], n=4, processors=[SpanConstraint([passage_ids], sep_id), TopP(0.9)], seed=0)
     """
 
     def __init__(self, passages, end_ids, min_span=1):

@@ -88,3 +88,23 @@ def test_span_constraint_random_walks_are_spans(passage, seed):
         ids.append(tok)
     text = ' %s ' % ' '.join(map(str, passage))
     assert ids and (' %s ' % ' '.join(map(str, ids))) in text
+
+
+def test_processor_base_class_subclassing_and_repr():
+    from bert4keras_ext.decoding import LogitsProcessor, TopK, apply
+
+    class BanToken(LogitsProcessor):
+        def __init__(self, token_id):
+            self.token_id = token_id
+
+        def __call__(self, log_probs, output_ids, rows):
+            out = log_probs.copy()
+            out[:, self.token_id] = -np.inf
+            return out
+
+    lp = np.log(np.full((2, 4), 0.25))
+    out = apply([BanToken(1), TopK(2)], lp, [[], []])
+    assert np.isneginf(out[:, 1]).all() and np.allclose(np.exp(out).sum(1), 1.0)
+    assert repr(BanToken(3)) == 'BanToken(token_id=3)'
+    with pytest.raises(NotImplementedError, match='implements __call__'):
+        LogitsProcessor()(lp, [[], []], [0, 1])
