@@ -129,7 +129,7 @@ def char_cnn(tokenizer, train, valid, test, maxlen, seed):
 def main(argv=None):
     args = parse(argv)
     import bert4keras_ext  # noqa: F401
-    from bert4keras_ext import experiment
+    from tasks import experiment
     from bert4keras_ext.classification import RECIPE, tokenizer_for
     from bert4keras_ext.data import corpora
     from bert4keras_ext.pretraining.evaluate import mlm_accuracy

@@ -17,7 +17,7 @@ import numpy as np
 from bert4keras_ext.checkpoints.google import build_model
 from bert4keras_ext.checkpoints.tiny import tiny_config
 from bert4keras_ext.decoding import Decoder, TopK
-from bert4keras_ext.decoding.baseline import bert4keras_decoder
+from tasks.baselines import bert4keras_decoder
 
 SIZES = {
     'tiny': dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512),

@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from bert4keras_ext import classification as clf, experiment
+from bert4keras_ext import classification as clf
+from tasks import experiment
 from bert4keras_ext.data import corpora, train_valid_test_split
 from bert4keras_ext.training import EvaluateEachEpoch, FloodingModel
 

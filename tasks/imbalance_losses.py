@@ -7,7 +7,8 @@ chosen on the validation set (the "adjust the result" baseline; it re-uses the C
 import numpy as np
 
 import bert4keras_ext  # noqa: F401
-from bert4keras_ext import classification as clf, experiment, metrics
+from bert4keras_ext import classification as clf, metrics
+from tasks import experiment
 from bert4keras_ext.data import corpora, imbalanced_subset, train_valid_test_split
 from bert4keras_ext.losses import BINARY_LOSSES, plot_gradient_weights
 

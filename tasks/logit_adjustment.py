@@ -8,7 +8,8 @@ re-sampling. Also: accuracy under the training prior with the other prediction r
 import numpy as np
 
 import bert4keras_ext  # noqa: F401
-from bert4keras_ext import classification as clf, experiment, metrics
+from bert4keras_ext import classification as clf, metrics
+from tasks import experiment
 from bert4keras_ext.data.pos_words import long_tail_task
 from bert4keras_ext.losses import LogitAdjustedCrossEntropy, WeightedSoftmaxCrossEntropy, posthoc_adjust
 

@@ -13,7 +13,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from bert4keras_ext import classification as clf, experiment, metrics
+from bert4keras_ext import classification as clf, metrics
+from tasks import experiment
 from bert4keras_ext.checkpoints.google import build_model
 from bert4keras_ext.data import corpora, imbalanced_subset, train_valid_test_split
 from bert4keras_ext.decoding import Decoder

@@ -7,7 +7,8 @@ import bert4keras_ext  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from bert4keras_ext import classification as clf, experiment, metrics
+from bert4keras_ext import classification as clf, metrics
+from tasks import experiment
 from bert4keras_ext.data import corpora, train_valid_test_split
 from bert4keras_ext.decoding import CachedLM, Decoder, TopK, TopP
 from bert4keras_ext.language_models import (NextTokenNLL, RecurrentLM, build_lstm_lm, build_transformer_lm,

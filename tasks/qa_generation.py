@@ -11,13 +11,13 @@ import bert4keras_ext  # noqa: F401
 import os
 import time
 
-from bert4keras_ext import experiment
+from tasks import experiment
 from bert4keras_ext.data import train_valid_test_split
 from bert4keras_ext.qa import model as qa_model
 from bert4keras_ext.qa.data import group_by_passage, load_examples, synthetic_peoples_daily
 from bert4keras_ext.qa.evaluate import evaluate
 from bert4keras_ext.qa.generator import QAGenerator
-from bert4keras_ext.qa.stock import stock_generate
+from tasks.baselines import stock_generate
 
 COLUMNS = ['answer_validity', 'answer_em', 'answer_f1', 'question_bleu4', 'question_rouge_l', 'distinct_1',
            'distinct_2', 'pairs_per_passage', 'passages_per_second']

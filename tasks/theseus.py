@@ -11,7 +11,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from bert4keras_ext import classification as clf, experiment
+from bert4keras_ext import classification as clf
+from tasks import experiment
 from bert4keras_ext.checkpoints import load_model
 from bert4keras_ext.data import corpora, read_clue, train_valid_test_split
 from bert4keras_ext.layers import ConstantReplacementRate, TakeFirstToken, build_theseus

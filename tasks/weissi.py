@@ -10,7 +10,8 @@ import bert4keras_ext  # noqa: F401  (first: arranges tf-keras before TensorFlow
 import numpy as np
 import tensorflow as tf
 
-from bert4keras_ext import classification as clf, experiment
+from bert4keras_ext import classification as clf
+from tasks import experiment
 from bert4keras_ext.data import corpora, train_valid_test_split
 from bert4keras_ext.regularizers import WEISSI, attach_regularizer, select_kernels
 from bert4keras_ext.robustness import fgsm_embedding_accuracy

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from bert4keras_ext import experiment
+from tasks import experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -15,7 +15,7 @@ import json, sys
 import numpy as np
 import bert4keras_ext
 import tensorflow as tf
-from bert4keras_ext import experiment
+from tasks import experiment
 from bert4keras_ext.checkpoints import load_model
 devices = experiment.split_cpu(2) if sys.argv[2] == 'mirrored' else None
 strategy = experiment.make_strategy(sys.argv[2])  # multiworker: before anything initialises the runtime

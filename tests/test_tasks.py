@@ -72,7 +72,7 @@ def test_task_refuses_maxlen_beyond_the_checkpoint_positions(name, tiny_dir, tmp
 
 
 def test_bert_paths_from_one_directory_or_three_paths(tiny_dir, tmp_path):
-    from bert4keras_ext import experiment
+    from tasks import experiment
 
     def paths(*argv):
         return experiment.bert_paths(experiment.parser('x', 'x').parse_args(list(argv)))

@@ -109,7 +109,7 @@ MIRRORED = r'''
 import numpy as np
 import bert4keras_ext
 import tensorflow as tf
-from bert4keras_ext import experiment
+from tasks import experiment
 from bert4keras_ext.layers import LinearReplacementRate, ModuleReplacement
 experiment.split_cpu(2)
 strategy = tf.distribute.MirroredStrategy()

@@ -3,7 +3,7 @@ import pytest
 
 from bert4keras_ext.checkpoints import load_model
 from bert4keras_ext.decoding import CachedLM, Decoder, SpanConstraint, TopK, attach_to_autoregressive_decoder
-from bert4keras_ext.decoding.baseline import bert4keras_decoder
+from tasks.baselines import bert4keras_decoder
 
 END = 3  # [SEP] in tiny_vocab
 

@@ -117,7 +117,7 @@ import json, sys
 import numpy as np
 import bert4keras_ext
 import tensorflow as tf
-from bert4keras_ext import experiment
+from tasks import experiment
 from bert4keras_ext.training import FloodingModel
 experiment.split_cpu(2)
 strategy = experiment.make_strategy(sys.argv[1])

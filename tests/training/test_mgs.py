@@ -114,7 +114,7 @@ MIRRORED = r'''
 import numpy as np
 import bert4keras_ext
 import tensorflow as tf
-from bert4keras_ext import experiment
+from tasks import experiment
 from bert4keras_ext.training import MGSTrainer
 from bert4keras_ext.training.task_losses import macro_f1_loss
 experiment.split_cpu(2)

@@ -1,4 +1,4 @@
-"""Conventions shared by every task script (``python -m tasks.<name>``).
+"""Conventions shared by every task script (``python -m tasks.<name>``); experiment code, not part of the library.
 
 * :func:`parser` — the common options: ``--quick``, ``--seed``/``--seeds``, ``--output_dir``, ``--config_path``,
   ``--checkpoint_path``, ``--dict_path``, ``--strategy``; task scripts add their own.
@@ -15,6 +15,8 @@ import sys
 import time
 
 import numpy as np
+
+import bert4keras_ext  # noqa: F401  (before TensorFlow resolves tf.keras)
 import tensorflow as tf
 
 
