@@ -14,7 +14,7 @@ import time
 import bert4keras_ext  # noqa: F401
 import numpy as np
 
-from bert4keras_ext.checkpoints.google import build_model
+from bert4keras_ext.models import build_model
 from bert4keras_ext.checkpoints.tiny import tiny_config
 from bert4keras_ext.decoding import Decoder, TopK
 from tasks.baselines import bert4keras_decoder

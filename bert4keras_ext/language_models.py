@@ -22,7 +22,7 @@ class LogSoftmax(tf.keras.layers.Layer):
 def build_transformer_lm(config, self_terminating=False, eos_id=None, epsilon=1e-2):
     """``(transformer, model)``: inputs ``[token_ids, segment_ids]``; output log-probs. With ``self_terminating``
     the head reads the MLM logits and the last encoder layer's hidden states (every position is a step)."""
-    from bert4keras_ext.checkpoints.google import build_model
+    from bert4keras_ext.models import build_model
     transformer = build_model(config, application='lm', with_mlm='linear')
     logits = transformer.model.output
     if self_terminating:

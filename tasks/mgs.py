@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from bert4keras_ext import classification as clf, metrics
 from tasks import experiment
-from bert4keras_ext.checkpoints.google import build_model
+from bert4keras_ext.models import build_model
 from bert4keras_ext.data import corpora, imbalanced_subset, train_valid_test_split
 from bert4keras_ext.decoding import Decoder
 from bert4keras_ext.training import MGSTrainer

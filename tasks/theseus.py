@@ -15,7 +15,8 @@ from bert4keras_ext import classification as clf
 from tasks import experiment
 from bert4keras_ext.checkpoints import load_model
 from bert4keras_ext.data import corpora, read_clue, train_valid_test_split
-from bert4keras_ext.layers import ConstantReplacementRate, TakeFirstToken, build_theseus
+from bert4keras_ext.layers import TakeFirstToken, build_theseus
+from bert4keras_ext.training import ConstantReplacementRate
 from bert4keras_ext.layers.theseus import freeze_for_theseus, unfreeze
 
 LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)

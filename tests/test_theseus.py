@@ -5,9 +5,10 @@ import pytest
 import tensorflow as tf
 
 from bert4keras_ext.checkpoints import load_model
-from bert4keras_ext.checkpoints.google import build_model, read_config
-from bert4keras_ext.layers import (ConstantReplacementRate, LinearReplacementRate, ModuleReplacement, TakeFirstToken,
-                                   build_theseus, export_successor)
+from bert4keras_ext.checkpoints.google import read_config
+from bert4keras_ext.models import build_model
+from bert4keras_ext.layers import ModuleReplacement, TakeFirstToken, build_theseus, export_successor
+from bert4keras_ext.training import ConstantReplacementRate, LinearReplacementRate
 from bert4keras_ext.layers.theseus import copy_first_layers, freeze_for_theseus
 from tests.helpers import token_batch
 
@@ -110,7 +111,8 @@ import numpy as np
 import bert4keras_ext
 import tensorflow as tf
 from tasks import experiment
-from bert4keras_ext.layers import LinearReplacementRate, ModuleReplacement
+from bert4keras_ext.layers import ModuleReplacement
+from bert4keras_ext.training import LinearReplacementRate
 experiment.split_cpu(2)
 strategy = tf.distribute.MirroredStrategy()
 with strategy.scope():

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert4keras_ext.checkpoints.report import CheckpointError, LoadReport, is_training_state
+from bert4keras_ext.models import build_model
 
 CONFIG_NAMES = ('bert_config.json', 'config.json', 'albert_config.json')
 VOCAB_NAMES = ('vocab.txt',)
@@ -196,14 +197,6 @@ def load_weights(transformer, checkpoint, mapping=None, allow_missing=False, all
     if pairs:
         tf.keras.backend.batch_set_value(pairs)
     return report
-
-
-def build_model(config, model='bert', application='encoder', **kwargs):
-    """Build a bert4keras builder (``Transformer``) from a config dict, without loading weights."""
-    from bert4keras.models import build_transformer_model
-    params = dict(config)  # build_transformer_model maps Google names (max_position_embeddings, ...) itself
-    params.update(kwargs)
-    return build_transformer_model(model=model, application=application, return_keras_model=False, **params)
 
 
 def load_model(directory=None, config_path=None, checkpoint_path=None, dict_path=None, model='bert',

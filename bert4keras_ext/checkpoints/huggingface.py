@@ -11,7 +11,8 @@ import re
 
 import numpy as np
 
-from bert4keras_ext.checkpoints.google import build_model, check_vocab, load_weights
+from bert4keras_ext.checkpoints.google import check_vocab, load_weights
+from bert4keras_ext.models import build_model
 from bert4keras_ext.checkpoints.report import CheckpointError
 
 # HF buffers and tied weights that carry no parameters of their own.

@@ -39,7 +39,8 @@ def make_tiny_checkpoint(directory, vocab=None, seed=0, with_mlm=True, with_pool
     Every weight gets a seeded random value (LayerNorm gammas and all biases included, so a test that loads it
     can tell any two variables apart). Returns the directory.
     """
-    from bert4keras_ext.checkpoints.google import build_model, save_checkpoint_dir
+    from bert4keras_ext.checkpoints.google import save_checkpoint_dir
+    from bert4keras_ext.models import build_model
     vocab = list(vocab) if vocab is not None else tiny_vocab(size=64)
     config = tiny_config(len(vocab), **config_kwargs)
     transformer = build_model(config, with_mlm=with_mlm, with_pool=with_pool, with_nsp=with_nsp)

@@ -7,8 +7,8 @@ for, while the predecessor (and the task head) stay frozen.
   successor. ``rate`` lives in a non-trainable variable, so schedulers change it without recompiling.
 * :func:`build_theseus` — wires predecessor/successor bert4keras builders and a shared head into the predecessor,
   successor and Theseus Keras models.
-* :class:`ConstantReplacementRate` / :class:`LinearReplacementRate` — callbacks setting ``rate`` (p = 0.5, the
-  article; p_t = min(1, k t + b), the paper's curriculum).
+* the callbacks that set ``rate`` (p = 0.5, the article; p_t = min(1, k t + b), the paper's curriculum) are in
+  :mod:`bert4keras_ext.training.callbacks`: ``ConstantReplacementRate``, ``LinearReplacementRate``.
 """
 import zlib
 
@@ -24,7 +24,8 @@ class ModuleReplacement(tf.keras.layers.Layer):
 
     Args:
         rate: initial replacement probability (a non-trainable variable ``self.rate``: callbacks such as
-            :class:`ConstantReplacementRate` / :class:`LinearReplacementRate` change it without recompiling).
+            ``bert4keras_ext.training.ConstantReplacementRate`` / ``LinearReplacementRate`` change it without
+            recompiling).
         per_sample: one draw per sample instead of one per batch (the article draws per batch).
         seed: makes the draws reproducible. Layers sharing a seed still draw independently: the op seed mixes
             ``seed`` with the layer's name.
@@ -66,38 +67,6 @@ class ModuleReplacement(tf.keras.layers.Layer):
         config.update(rate=float(self.rate.numpy()) if self.built else self.initial_rate,
                       per_sample=self.per_sample, seed=self.seed)
         return config
-
-
-def replacement_layers(model):
-    return [layer for layer in model.layers if isinstance(layer, ModuleReplacement)]
-
-
-class ConstantReplacementRate(tf.keras.callbacks.Callback):
-    """Set every :class:`ModuleReplacement` rate of the model to ``rate`` when training starts."""
-
-    def __init__(self, rate=0.5):
-        super().__init__()
-        self.value = float(rate)
-
-    def on_train_begin(self, logs=None):
-        for layer in replacement_layers(self.model):
-            layer.rate.assign(self.value)
-
-
-class LinearReplacementRate(tf.keras.callbacks.Callback):
-    """``p_t = min(1, k * t + b)`` with ``t`` the training step (the paper's replacement curriculum)."""
-
-    def __init__(self, k, b):
-        super().__init__()
-        self.k, self.b, self.step = float(k), float(b), 0
-        self.history = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        value = min(1.0, self.k * self.step + self.b)
-        for layer in replacement_layers(self.model):
-            layer.rate.assign(value)
-        self.history.append(value)
-        self.step += 1
 
 
 def check_compatible(predecessor, successor):

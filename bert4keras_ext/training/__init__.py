@@ -1,6 +1,7 @@
 """Training components: flooding / gradient-penalty train steps (article 6), MGS and the sampling view (article 2),
 callbacks."""
-from bert4keras_ext.training.callbacks import EvaluateEachEpoch, WeightNormHistory  # noqa: F401
+from bert4keras_ext.training.callbacks import (ConstantReplacementRate, EvaluateEachEpoch,  # noqa: F401
+                                               LinearReplacementRate, WeightNormHistory, replacement_layers)
 from bert4keras_ext.training.flooding import (FloodingMixin, FloodingModel, FloodingMonitor,  # noqa: F401
                                               penalty_from_learning_rates)
 from bert4keras_ext.training.mgs import MGSTrainer  # noqa: F401

@@ -43,3 +43,37 @@ class WeightNormHistory(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._record()
+
+
+def replacement_layers(model):
+    """The :class:`~bert4keras_ext.layers.ModuleReplacement` layers of a model (BERT-of-Theseus, article 3)."""
+    from bert4keras_ext.layers.theseus import ModuleReplacement
+    return [layer for layer in model.layers if isinstance(layer, ModuleReplacement)]
+
+
+class ConstantReplacementRate(tf.keras.callbacks.Callback):
+    """Set every :class:`ModuleReplacement` rate of the model to ``rate`` when training starts."""
+
+    def __init__(self, rate=0.5):
+        super().__init__()
+        self.value = float(rate)
+
+    def on_train_begin(self, logs=None):
+        for layer in replacement_layers(self.model):
+            layer.rate.assign(self.value)
+
+
+class LinearReplacementRate(tf.keras.callbacks.Callback):
+    """``p_t = min(1, k * t + b)`` with ``t`` the training step (the paper's replacement curriculum)."""
+
+    def __init__(self, k, b):
+        super().__init__()
+        self.k, self.b, self.step = float(k), float(b), 0
+        self.history = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        value = min(1.0, self.k * self.step + self.b)
+        for layer in replacement_layers(self.model):
+            layer.rate.assign(value)
+        self.history.append(value)
+        self.step += 1

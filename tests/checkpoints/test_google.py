@@ -67,7 +67,8 @@ def test_bert4keras_save_weights_as_checkpoint_works(tiny_dir, tmp_path):
 
 
 def test_frozen_layers_still_load(tiny_dir):
-    from bert4keras_ext.checkpoints.google import build_model, load_weights, read_config
+    from bert4keras_ext.checkpoints.google import load_weights, read_config
+    from bert4keras_ext.models import build_model
     config = read_config(os.path.join(tiny_dir, 'bert_config.json'))
     transformer = build_model(config)
     for layer in transformer.model.layers:
@@ -172,7 +173,8 @@ def test_missing_variables_error_and_allow(tiny_dir, tmp_path):
 
 def test_nothing_half_loaded_on_error(tiny_dir, tmp_path):
     """When loading fails, no weight of the model was changed."""
-    from bert4keras_ext.checkpoints.google import build_model, load_weights, read_config
+    from bert4keras_ext.checkpoints.google import load_weights, read_config
+    from bert4keras_ext.models import build_model
     d = copy_dir(tiny_dir, tmp_path / 'half')
     config = read_config(os.path.join(d, 'bert_config.json'))
     config['num_hidden_layers'] = 3
@@ -205,7 +207,8 @@ def test_tiny_checkpoint_is_seeded(tmp_path):
 
 def test_mapping_with_a_wrong_weight_count_is_an_error(tiny_dir):
     """zip() used to pair weights with names silently up to the shorter list."""
-    from bert4keras_ext.checkpoints.google import build_model, load_weights, read_config
+    from bert4keras_ext.checkpoints.google import load_weights, read_config
+    from bert4keras_ext.models import build_model
     transformer = build_model(read_config(os.path.join(tiny_dir, 'bert_config.json')))
     mapping = transformer.variable_mapping()
     name = 'Embedding-Norm'
@@ -215,7 +218,8 @@ def test_mapping_with_a_wrong_weight_count_is_an_error(tiny_dir):
 
 
 def test_config_names_a_function_activation_or_refuses(tiny_dir):
-    from bert4keras_ext.checkpoints.google import build_model, google_config_from_transformer, read_config
+    from bert4keras_ext.checkpoints.google import google_config_from_transformer, read_config
+    from bert4keras_ext.models import build_model
     transformer = build_model(read_config(os.path.join(tiny_dir, 'bert_config.json')))
     transformer.hidden_act = tf.keras.activations.relu
     assert google_config_from_transformer(transformer)['hidden_act'] == 'relu'
