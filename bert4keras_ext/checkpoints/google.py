@@ -77,6 +77,20 @@ def checkpoint_prefix(path):
     return path
 
 
+def check_data_files(prefix):
+    """A missing ``.data-*`` shard is named (TensorFlow would only say the checkpoint cannot be read)."""
+    shards = sorted(glob.glob(glob.escape(prefix) + '.data-*-of-*'))
+    if not shards:
+        raise CheckpointError('checkpoint %s has its .index file but no data file (%s.data-00000-of-00001): copy '
+                              'the bert_model.ckpt.data-* file(s) next to the index' % (prefix, prefix))
+    total = int(shards[0].rsplit('-of-', 1)[1])
+    expected = ['%s.data-%05d-of-%05d' % (prefix, i, total) for i in range(total)]
+    missing = [os.path.basename(p) for p in expected if not os.path.isfile(p)]
+    if missing:
+        raise CheckpointError('checkpoint %s lacks data file(s) %s: copy every bert_model.ckpt.data-* shard next '
+                              'to the index' % (prefix, ', '.join(missing)))
+
+
 def read_config(path):
     """Read and check a BERT config JSON; errors name the file and the field."""
     if not os.path.isfile(path):
@@ -137,6 +151,7 @@ def _open(checkpoint):
     if isinstance(checkpoint, dict):
         return '<dict>', {k: tuple(np.shape(v)) for k, v in checkpoint.items()}, checkpoint
     prefix = checkpoint_prefix(checkpoint)
+    check_data_files(prefix)
     try:
         reader = tf.train.load_checkpoint(prefix)
     except Exception as exc:  # corrupt data file, ...

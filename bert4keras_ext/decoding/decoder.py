@@ -32,11 +32,32 @@ class Result:
 
 
 class Decoder:
+    """Batched, KV-cached autoregressive decoding: greedy, beam search and sampling with logits processors.
+
+    Args:
+        model: a bert4keras ``application='lm'`` or ``'unilm'`` model (or its builder), or any object with the
+            :class:`CachedLM` interface (``prefill``, ``step``, ``reorder_step``, ``vocab_size``,
+            ``max_position``), e.g. :class:`bert4keras_ext.language_models.RecurrentLM`.
+        end_ids: the end token id(s) (``tokenizer._token_end_id`` for [SEP]).
+        maxlen: the most tokens to generate; ``minlen``: the fewest before an end token counts.
+        application: ``'unilm'`` (generated tokens get segment 1) or ``'lm'``.
+        jit_compile: compile the per-step function with XLA (fewer, fused kernels: faster steps, a longer first
+            call).
+
+    Inputs are a *batch*: a list of token-id lists, with ``segments`` a list of segment-id lists (default all 0).
+    ``greedy`` and ``beam_search`` return one :class:`Result` (``ids``, ``score``, ``status``) per input,
+    ``sample`` a list of ``n`` per input.
+
+    Example::
+
+        token_ids, segment_ids = tokenizer.encode('今天天气不错')
+        dec = Decoder(model, end_ids=tokenizer._token_end_id, maxlen=32)
+        best = dec.beam_search([token_ids], beam_size=4, segments=[segment_ids])[0]
+        print(tokenizer.decode(best.ids))
+        samples = dec.sample([token_ids], n=4, processors=[TopP(0.9)], segments=[segment_ids], seed=0)[0]
+    """
+
     def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm', jit_compile=True):
-        """model: a bert4keras 'lm'/'unilm' model (or builder), or any object with the :class:`CachedLM`
-        interface (``prefill``, ``step``, ``reorder_step``, ``vocab_size``, ``max_position``), e.g.
-        :class:`bert4keras_ext.language_models.RecurrentLM`. ``jit_compile``: compile the per-step function with
-        XLA (fewer, fused kernels: faster steps, a longer first call)."""
         self.lm = model if hasattr(model, 'prefill') else CachedLM(model, application, jit_compile=jit_compile)
         end_ids = [end_ids] if np.isscalar(end_ids) else list(end_ids)
         if not end_ids:

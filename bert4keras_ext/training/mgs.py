@@ -20,6 +20,27 @@ import tensorflow as tf
 
 
 class MGSTrainer:
+    """MLE-guided parameter search over a compiled Keras model (see the module docstring for one step).
+
+    Args:
+        model: a compiled Keras model; its loss gives the MLE gradient and its optimizer applies the update.
+        task_loss: ``task_loss(model, batch) -> float``, the (non-differentiable) loss to minimise, e.g.
+            :func:`bert4keras_ext.training.task_losses.macro_f1_loss`.
+        num_candidates: K, candidate directions per step.
+        beta: inverse temperature of the candidate weights.
+        noise: sigma as a multiple of the mean absolute MLE gradient of each weight tensor.
+        max_grad_norm: clip of the MLE gradient and of the final update (global norm).
+        mode: ``'mgs'``, ``'alternate'`` (an MLE step every ``mle_every`` steps) or ``'weighted'`` (``mle_mix``
+            of the MLE direction mixed into every update).
+        seed: seed of the candidate noise.
+
+    Example::
+
+        model.compile(tf.keras.optimizers.Adam(1e-4), tf.keras.losses.SparseCategoricalCrossentropy(True))
+        trainer = MGSTrainer(model, macro_f1_loss, num_candidates=4, mode='alternate')
+        trainer.fit(x_train, y_train, epochs=2, batch_size=32)
+    """
+
     def __init__(self, model, task_loss, num_candidates=4, beta=1.0, noise=1.0, max_grad_norm=1.0,
                  mode='mgs', mle_every=2, mle_mix=0.0, seed=0):
         if num_candidates < 1:

@@ -226,3 +226,11 @@ def test_config_names_a_function_activation_or_refuses(tiny_dir):
     transformer.hidden_act = lambda x: x * 2
     with pytest.raises(ValueError, match='no Google-format config name'):
         google_config_from_transformer(transformer)
+
+
+def test_missing_data_file_is_named(tiny_dir, tmp_path):
+    d = copy_dir(tiny_dir, tmp_path / 'nodata')
+    data = [f for f in os.listdir(d) if '.data-' in f][0]
+    os.remove(os.path.join(d, data))
+    with pytest.raises(CheckpointError, match=r'has its .index file but no data file .*bert_model.ckpt.data-00000-of-00001'):
+        load_model(d)
