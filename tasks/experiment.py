@@ -20,12 +20,25 @@ import bert4keras_ext  # noqa: F401  (before TensorFlow resolves tf.keras)
 import tensorflow as tf
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout; adds ``(default: X)`` to an option's help unless the help already speaks of
+    its default or there is none to show (None, a flag)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ''
+        if ('default' in text or action.default in (None, False, argparse.SUPPRESS)
+                or action.option_strings == [] or isinstance(action, argparse._HelpAction)):
+            return text
+        return text + ' (default: %(default)s)'
+
+
 def parser(description, default_output):
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     p.add_argument('--quick', action='store_true', help='small run: minutes on 2 CPU cores')
     p.add_argument('--seed', type=int, default=0, help='base random seed')
     p.add_argument('--seeds', type=int, default=None, help='number of seeds (default: 3, or 1 with --quick)')
-    p.add_argument('--output_dir', default=os.path.join('outputs', default_output))
+    p.add_argument('--output_dir', default=os.path.join('outputs', default_output),
+                   help='where results.json, summary.md and the plots go')
     p.add_argument('--checkpoint_dir', default=None,
                    help='a Google-format checkpoint directory (bert_config.json, bert_model.ckpt.*, vocab.txt); '
                    'default: the package\'s default Chinese BERT')

@@ -21,8 +21,9 @@ def main(argv=None):
     p.add_argument('--train_size', type=int, default=None, help='training reviews (default 2000; quick 300)')
     p.add_argument('--flood_levels', type=float, nargs='+', default=None,
                    help='grid for b, chosen on validation loss (default 0.02 ... 0.3; quick 0.1 0.3)')
-    p.add_argument('--gradient_penalty', type=float, default=0.01)
-    p.add_argument('--maxlen', type=int, default=64)
+    p.add_argument('--gradient_penalty', type=float, default=0.01,
+                   help='lambda of the explicit gradient-penalty arm')
+    p.add_argument('--maxlen', type=int, default=64, help='tokens per review')
     p.add_argument('--epochs', type=int, default=None, help='default 12; quick 5')
     p.add_argument('--no_weight_decay_arm', action='store_true',
                    help='skip the AdamW (W) half of the grid (always skipped with --quick)')

@@ -26,9 +26,10 @@ def main(argv=None):
     p.add_argument('--ratios', type=int, nargs='+', default=None, help='negatives per positive (default 10 50; '
                                                                        'quick 10)')
     p.add_argument('--majority', type=int, default=None, help='negatives in training (default 6000; quick 400)')
-    p.add_argument('--maxlen', type=int, default=64)
-    p.add_argument('--epochs', type=int, default=None)
-    p.add_argument('--losses', nargs='+', default=sorted(BINARY_LOSSES))
+    p.add_argument('--maxlen', type=int, default=64, help='tokens per review')
+    p.add_argument('--epochs', type=int, default=None, help='training epochs per loss (default 3; quick 2)')
+    p.add_argument('--losses', nargs='+', default=sorted(BINARY_LOSSES), choices=sorted(BINARY_LOSSES),
+                   help='the losses to compare')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     ratios = args.ratios or ([10] if args.quick else [10, 50])

@@ -23,9 +23,10 @@ def group_accuracy(y, pred, groups):
 def main(argv=None):
     p = experiment.parser(__doc__, 'logit_adjustment')
     p.add_argument('--head', type=int, default=None, help='training examples of the most frequent tag')
-    p.add_argument('--ratio', type=float, default=100)
-    p.add_argument('--maxlen', type=int, default=48)
-    p.add_argument('--epochs', type=int, default=None)
+    p.add_argument('--ratio', type=float, default=100,
+                   help='imbalance: training examples of the most / of the least frequent tag')
+    p.add_argument('--maxlen', type=int, default=48, help='tokens per sentence window')
+    p.add_argument('--epochs', type=int, default=None, help='training epochs (default 3; quick 2)')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     head = args.head or (200 if args.quick else 3000)

@@ -149,10 +149,11 @@ def sequences(ctx, args, paths, tokenizer, report):
 
 def main(argv=None):
     p = experiment.parser(__doc__, 'mgs')
-    p.add_argument('--maxlen', type=int, default=64)
+    p.add_argument('--maxlen', type=int, default=64, help='tokens per review')
     p.add_argument('--beta', type=float, default=20.0, help='MGS inverse temperature')
-    p.add_argument('--decode_len', type=int, default=40)
-    p.add_argument('--experiments', nargs='+', default=['classification', 'sequences'])
+    p.add_argument('--decode_len', type=int, default=40, help='tokens decoded per prefix (sequence experiment)')
+    p.add_argument('--experiments', nargs='+', default=['classification', 'sequences'],
+                   choices=['classification', 'sequences'], help='which of the two experiments to run')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     paths = experiment.bert_paths(args)

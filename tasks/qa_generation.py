@@ -25,13 +25,14 @@ COLUMNS = ['answer_validity', 'answer_em', 'answer_f1', 'question_bleu4', 'quest
 
 def main(argv=None):
     p = experiment.parser(__doc__, 'qa_generation')
-    p.add_argument('--train_data', default=None)
-    p.add_argument('--valid_data', default=None)
+    p.add_argument('--train_data', default=None, help='SQuAD/CMRC JSON or WebQA/SogouQA JSON for training; '
+                   'default: synthetic People\'s Daily pairs')
+    p.add_argument('--valid_data', default=None, help='held-out data in the same format (with --train_data)')
     p.add_argument('--steps', type=int, default=None, help='training steps (default 3000; quick 120)')
-    p.add_argument('--batch_size', type=int, default=16)
-    p.add_argument('--max_p_len', type=int, default=96)
-    p.add_argument('--max_a_len', type=int, default=12)
-    p.add_argument('--max_q_len', type=int, default=32)
+    p.add_argument('--batch_size', type=int, default=16, help='sequences per training step')
+    p.add_argument('--max_p_len', type=int, default=96, help='passage tokens kept')
+    p.add_argument('--max_a_len', type=int, default=12, help='answer tokens at most')
+    p.add_argument('--max_q_len', type=int, default=32, help='question tokens at most')
     p.add_argument('--answers', type=int, default=4, help='answers sampled per passage')
     p.add_argument('--eval_passages', type=int, default=None, help='held-out passages (default 300; quick 40)')
     p.add_argument('--stock_passages', type=int, default=None, help='passages timed with stock bert4keras')

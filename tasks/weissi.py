@@ -38,8 +38,9 @@ def regularize(model, method, strength, layers):
 
 def main(argv=None):
     p = experiment.parser(__doc__, 'weissi')
-    p.add_argument('--maxlen', type=int, default=64)
-    p.add_argument('--settings', nargs='+', default=['cnn', 'bert'], choices=['cnn', 'bert'])
+    p.add_argument('--maxlen', type=int, default=64, help='tokens per review')
+    p.add_argument('--settings', nargs='+', default=['cnn', 'bert'], choices=['cnn', 'bert'],
+                   help='which models to regularize: the char-CNN, the fine-tuned BERT')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     quick = args.quick

@@ -86,3 +86,31 @@ def test_bert_paths_from_one_directory_or_three_paths(tiny_dir, tmp_path):
         os.makedirs(str(tmp_path / 'empty'))
         open(str(tmp_path / 'empty' / 'bert_config.json'), 'w').write('{}')
         paths('--checkpoint_dir', str(tmp_path / 'empty'))
+
+
+class _Parsed(Exception):
+    pass
+
+
+@pytest.mark.parametrize('name', TASKS)
+def test_every_option_has_help_and_one_default(name, monkeypatch):
+    """--help used to print "(default: 3, or 1 with --quick) (default: None)" and options without any help."""
+    import argparse
+    seen = {}
+
+    def capture(self, args=None, namespace=None):
+        seen['parser'] = self
+        raise _Parsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, 'parse_args', capture)
+    module = importlib.import_module('tasks.' + name)
+    with pytest.raises(_Parsed):
+        module.main([])
+    parser = seen['parser']
+    for action in parser._actions:
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            assert action.help, '%s %s has no help text' % (name, action.option_strings[0])
+    text = parser.format_help()
+    assert '(default: None)' not in text
+    for block in text.split('\n  -')[1:]:
+        assert block.count('(default') + block.count('default:') <= 2 and block.count('(default:') <= 1, block
