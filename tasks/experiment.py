@@ -26,7 +26,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ''
-        if ('default' in text or action.default in (None, False, argparse.SUPPRESS)
+        if ('default' in text or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS
                 or action.option_strings == [] or isinstance(action, argparse._HelpAction)):
             return text
         return text + ' (default: %(default)s)'

@@ -111,6 +111,6 @@ def test_every_option_has_help_and_one_default(name, monkeypatch):
         if action.option_strings and not isinstance(action, argparse._HelpAction):
             assert action.help, '%s %s has no help text' % (name, action.option_strings[0])
     text = parser.format_help()
-    assert '(default: None)' not in text
+    assert '(default: None)' not in text and 'base random seed (default: 0)' in text
     for block in text.split('\n  -')[1:]:
         assert block.count('(default') + block.count('default:') <= 2 and block.count('(default:') <= 1, block
