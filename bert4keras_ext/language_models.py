@@ -1,6 +1,6 @@
 """Small language models for the non-termination study (article 1): a bert4keras 'lm' Transformer and an LSTM,
 each with the standard softmax or the self-terminating head, all outputting next-token log-probs ``[b, n, V]``,
-plus :class:`RecurrentLM`, the cached (state-carrying) decoder backend of the LSTM.
+decoded through :class:`bert4keras_ext.decoding.RecurrentLM` (the LSTM) or :class:`~bert4keras_ext.decoding.CachedLM`.
 
 Train any of them with ``loss=NextTokenNLL()`` on ``(ids[:, :-1], ids[:, 1:])``-style data (padding id 0 is
 masked by the sample weights you pass)."""
@@ -55,53 +55,6 @@ class NextTokenNLL(tf.keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         return -tf.gather(y_pred, tf.cast(y_true, tf.int32), batch_dims=len(y_pred.shape) - 1)
-
-
-class RecurrentLM:
-    """The decoder backend (:class:`bert4keras_ext.decoding.Decoder` interface) of :func:`build_lstm_lm` models:
-    the LSTM state (and the self-terminating product) is the cache."""
-
-    def __init__(self, model):
-        self.embedding = model.get_layer('lstm_embedding')
-        self.cell = model.get_layer('lstm').cell
-        self.dense = model.get_layer('lstm_logits')
-        names = [layer.name for layer in model.layers]
-        self.head = model.get_layer('ST-Head') if 'ST-Head' in names else None
-        self.vocab_size = int(self.dense.units)
-        self.max_position = 10 ** 9
-        self.prefill = tf.function(self._prefill, reduce_retracing=True)
-        self.step = tf.function(self._step, reduce_retracing=True)
-        self.reorder_step = tf.function(self._reorder_step, reduce_retracing=True)
-
-    def _output(self, h, log_product):
-        logits = self.dense(h)
-        if self.head is None:
-            return tf.nn.log_softmax(logits, -1), log_product
-        return self.head.step(logits, h, log_product)
-
-    def _prefill(self, ids, segments, lengths, capacity):
-        b = tf.shape(ids)[0]
-        units = self.cell.units
-        h, c = tf.zeros([b, units]), tf.zeros([b, units])
-        log_product = tf.zeros([b])
-        emb = self.embedding(ids)
-        for t in tf.range(tf.shape(ids)[1]):
-            out, (h_new, c_new) = self.cell(emb[:, t], [h, c])
-            real = (t < lengths)[:, None]
-            h, c = tf.where(real, h_new, h), tf.where(real, c_new, c)
-            if self.head is not None:  # every real position but the last (added by _output) is a step
-                log_product = log_product + self.head.log_s(h) * tf.cast(t + 1 < lengths, tf.float32)
-        log_probs, log_product = self._output(h, log_product)
-        return log_probs, {'h': h, 'c': c, 'log_product': log_product}
-
-    def _step(self, tokens, positions, slot, prompt_size, prompt_real, state):
-        out, (h, c) = self.cell(self.embedding(tokens), [state['h'], state['c']])
-        log_probs, log_product = self._output(h, state['log_product'])
-        return log_probs, {'h': h, 'c': c, 'log_product': log_product}
-
-    def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, state):
-        state = tf.nest.map_structure(lambda t: tf.gather(t, parents), state)
-        return self._step(tokens, positions, slot, prompt_size, prompt_real, state)
 
 
 def teacher_forced_log_probs(model, inputs, targets, mask):

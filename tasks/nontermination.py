@@ -10,8 +10,8 @@ import tensorflow as tf
 from bert4keras_ext import classification as clf, metrics
 from tasks import experiment
 from bert4keras_ext.data import corpora, train_valid_test_split
-from bert4keras_ext.decoding import CachedLM, Decoder, TopK, TopP
-from bert4keras_ext.language_models import (NextTokenNLL, RecurrentLM, build_lstm_lm, build_transformer_lm,
+from bert4keras_ext.decoding import CachedLM, Decoder, RecurrentLM, TopK, TopP
+from bert4keras_ext.language_models import (NextTokenNLL, build_lstm_lm, build_transformer_lm,
                                             teacher_forced_log_probs)
 
 DECODERS = ['greedy', 'beam-2', 'beam-4', 'top-k 2', 'top-k 4', 'nucleus 0.2', 'nucleus 0.4',

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from bert4keras_ext.decoding import CachedLM, Decoder
-from bert4keras_ext.language_models import RecurrentLM, build_lstm_lm, build_transformer_lm
+from bert4keras_ext.decoding import RecurrentLM
+from bert4keras_ext.language_models import build_lstm_lm, build_transformer_lm
 from bert4keras_ext.checkpoints.tiny import tiny_config
 from bert4keras_ext.layers import greedy_stop_bound
 

@@ -1,7 +1,9 @@
 """Decoding: KV-cached bert4keras LM/UniLM forward, batched greedy / beam / sampling, logits processors."""
 from bert4keras_ext.decoding.automaton import SuffixAutomaton  # noqa: F401
 from bert4keras_ext.decoding.cache import CachedLM  # noqa: F401
+from bert4keras_ext.decoding.backend import LMBackend  # noqa: F401
 from bert4keras_ext.decoding.uncached import UncachedLM  # noqa: F401
+from bert4keras_ext.decoding.recurrent import RecurrentLM  # noqa: F401
 from bert4keras_ext.decoding.decoder import Decoder, Result  # noqa: F401
 from bert4keras_ext.decoding.processors import (LogitsProcessor, MinLength, NoRepeatNGram,  # noqa: F401
                                               PrefixAllowedTokens, RepetitionPenalty, SpanConstraint, Temperature,

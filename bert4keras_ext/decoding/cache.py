@@ -15,6 +15,8 @@ Both are ``tf.function``s with stable shapes: one trace per (rows, S, capacity).
 import numpy as np
 import tensorflow as tf
 
+from bert4keras_ext.decoding.backend import LMBackend
+
 
 def _layer_getter(model):
     """``get(name)`` for a bert4keras ``Transformer`` builder (prefix-aware) or a Keras model."""
@@ -23,7 +25,7 @@ def _layer_getter(model):
     return lambda name: model.get_layer(name)
 
 
-class CachedLM:
+class CachedLM(LMBackend):
     """Cached next-token log-probs for a bert4keras BERT ``application='lm'|'unilm'`` model (with its MLM head).
 
     model: the bert4keras builder or its Keras model. application: 'unilm' (target tokens get segment 1) or 'lm'.
@@ -63,9 +65,7 @@ class CachedLM:
         self.heads, self.key_size, self.head_size = att.heads, att.key_size, att.head_size
         self.vocab_size = int(self.token_embedding.embeddings.shape[0])
         self.max_position = int(self.position_embedding.embeddings.shape[0])
-        self.prefill = tf.function(self._prefill, reduce_retracing=True)
-        self.step = tf.function(self._step, reduce_retracing=True, jit_compile=jit_compile)
-        self.reorder_step = tf.function(self._reorder_step, reduce_retracing=True, jit_compile=jit_compile)
+        self.compile_functions(jit_compile)
 
     # ------------------------------------------------------------------ pieces
 
@@ -159,11 +159,6 @@ class CachedLM:
         h, kv = self._blocks(x, caches['kv'], write, visible)
         log_probs, log_product = self.head.step(self._logits(h[:, 0]), h[:, 0], caches['log_product'])
         return log_probs, {'kv': kv, 'log_product': log_product}
-
-    def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, caches):
-        """:meth:`step` after re-ordering the cache rows by ``parents`` (beam search), in one compiled call."""
-        caches = tf.nest.map_structure(lambda t: tf.gather(t, parents), caches)
-        return self._step(tokens, positions, slot, prompt_size, prompt_real, caches)
 
 
 def _optional(get, name):

@@ -37,7 +37,8 @@ class Decoder:
     Args:
         model: a bert4keras ``application='lm'`` or ``'unilm'`` model (or its builder), or any object with the
             :class:`CachedLM` interface (``prefill``, ``step``, ``reorder_step``, ``vocab_size``,
-            ``max_position``), e.g. :class:`bert4keras_ext.language_models.RecurrentLM`.
+            ``max_position``): an :class:`~bert4keras_ext.decoding.LMBackend` such as :class:`UncachedLM` (any Keras
+            next-token model) or :class:`~bert4keras_ext.decoding.RecurrentLM`.
         end_ids: the end token id(s) (``tokenizer._token_end_id`` for [SEP]).
         maxlen: the most tokens to generate; ``minlen``: the fewest before an end token counts.
         application: ``'unilm'`` (generated tokens get segment 1) or ``'lm'``.

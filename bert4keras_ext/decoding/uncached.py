@@ -3,8 +3,10 @@ distributions ``[b, n, V]``: the whole sequence is re-run every step (no KV cach
 (a fixed-capacity token buffer) and batched. Use it for models :class:`CachedLM` does not know."""
 import tensorflow as tf
 
+from bert4keras_ext.decoding.backend import LMBackend
 
-class UncachedLM:
+
+class UncachedLM(LMBackend):
     """model: Keras model; outputs: 'probas' (softmax outputs, bert4keras' default), 'logits' or 'log_probs';
     target_segment: segment id of generated tokens (1 for UniLM, 0 for LM); segments=False for a model whose only
     input is the token ids. Token id 0 is padding."""
@@ -14,10 +16,7 @@ class UncachedLM:
             raise ValueError("outputs must be 'probas', 'logits' or 'log_probs', got %r" % (outputs,))
         self.model, self.outputs, self.segment, self.segments = model, outputs, int(target_segment), segments
         self.vocab_size = int(model.output_shape[-1])
-        self.max_position = 10 ** 9
-        self.prefill = tf.function(self._prefill, reduce_retracing=True)
-        self.step = tf.function(self._step, reduce_retracing=True)
-        self.reorder_step = tf.function(self._reorder_step, reduce_retracing=True)
+        self.compile_functions()
 
     def _next(self, ids, segs, last):
         x = [ids, segs] if self.segments else ids
@@ -39,7 +38,3 @@ class UncachedLM:
         segs = state['segs'] * (1 - where) + self.segment * where
         state = {'ids': ids, 'segs': segs, 'len': state['len'] + 1}
         return self._next(ids, segs, state['len'] - 1), state
-
-    def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, state):
-        state = tf.nest.map_structure(lambda t: tf.gather(t, parents), state)
-        return self._step(tokens, positions, slot, prompt_size, prompt_real, state)
