@@ -69,6 +69,28 @@ def build_classifier(config_path, checkpoint_path, num_outputs, dropout=0.1, bia
     return model_class(bert.inputs, logits, **model_kwargs), bert
 
 
+def head_model(hidden, classes, dropout=0.1, name='head'):
+    """A classification head as its own model: ``[b, n, hidden]`` sequence -> [CLS] vector -> dropout -> Dense
+    logits. Shared by models that must exchange encoders under one head (BERT-of-Theseus)."""
+    inp = tf.keras.Input((None, hidden))
+    x = tf.keras.layers.Dropout(dropout)(TakeFirstToken()(inp))
+    return tf.keras.Model(inp, tf.keras.layers.Dense(classes)(x), name=name)
+
+
+def throughput(model, x, batch_size=64, repeats=2):
+    """Inference examples per second of ``model.predict`` on ``x`` (a list of input arrays): best of ``repeats``
+    timed passes after one warm-up batch."""
+    import time
+    xs = x if isinstance(x, (list, tuple)) else [x]
+    model.predict([a[:batch_size] for a in xs], batch_size=batch_size, verbose=0)
+    best = float('inf')
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict(xs, batch_size=batch_size, verbose=0)
+        best = min(best, time.perf_counter() - start)
+    return len(xs[0]) / best
+
+
 def predict_logits(model, x, batch_size=64):
     return model.predict(x, batch_size=batch_size, verbose=0)
 

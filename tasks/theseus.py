@@ -6,7 +6,6 @@ successor alone. Baseline: direct fine-tuning of the first n pretrained layers. 
 sentiment reviews; --train_data/--valid_data/--test_data: CLUE classification JSON lines (iflytek, tnews, ...).
 """
 import bert4keras_ext  # noqa: F401
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -15,35 +14,17 @@ from bert4keras_ext import classification as clf
 from tasks import experiment
 from bert4keras_ext.checkpoints import load_model
 from bert4keras_ext.data import corpora, read_clue, train_valid_test_split
-from bert4keras_ext.layers import TakeFirstToken, build_theseus
+from bert4keras_ext.layers import build_theseus
 from bert4keras_ext.training import ConstantReplacementRate
 from bert4keras_ext.layers.theseus import freeze_for_theseus, unfreeze
 
 LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def head_model(hidden, classes):
-    inp = tf.keras.Input((None, hidden))
-    x = tf.keras.layers.Dropout(0.1)(TakeFirstToken()(inp))
-    return tf.keras.Model(inp, tf.keras.layers.Dense(classes)(x), name='head')
-
-
 def fit_eval(model, x, y, x_test, y_test, epochs, lr, callbacks=None):
     model.compile(tf.keras.optimizers.Adam(lr), LOSS, metrics=['accuracy'])
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks)
     return model.evaluate(x_test, y_test, batch_size=64, verbose=0, return_dict=True)['accuracy']
-
-
-def throughput(model, x, repeats=2):
-    model.predict([a[:64] for a in x], batch_size=64, verbose=0)
-    best = min(_timed(lambda: model.predict(x, batch_size=64, verbose=0)) for _ in range(repeats))
-    return len(x[0]) / best
-
-
-def _timed(fn):
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def main(argv=None):
@@ -83,14 +64,14 @@ def main(argv=None):
     def record(name, value, model=None):
         acc.setdefault(name, []).append(value)
         if model is not None and name not in speed:
-            speed[name] = throughput(model, x_te)
+            speed[name] = clf.throughput(model, x_te)
         print('seed %d %-24s acc %.4f' % (seed, name, value), flush=True)
 
     for seed in ctx.seeds:
         ctx.seed(seed)
         pred, _ = load_model(config_path=config_path, checkpoint_path=checkpoint_path, prefix='Predecessor-',
                              return_keras_model=False)
-        head = head_model(pred.hidden_size, len(labels))
+        head = clf.head_model(pred.hidden_size, len(labels))
         p_model = tf.keras.Model(pred.model.inputs, head(pred.model.output))
         record('predecessor (%d layers)' % depth, fit_eval(p_model, x_tr, y_tr, x_te, y_te, e1, args.learning_rate),
                p_model)
@@ -99,7 +80,7 @@ def main(argv=None):
             ctx.seed(seed)
             direct, _ = load_model(config_path=config_path, checkpoint_path=checkpoint_path, num_hidden_layers=n,
                                    prefix='Direct%d-' % n, return_keras_model=False, allow_missing=False)
-            d_head = head_model(direct.hidden_size, len(labels))
+            d_head = clf.head_model(direct.hidden_size, len(labels))
             d_model = tf.keras.Model(direct.model.inputs, d_head(direct.model.output))
             record('direct fine-tune (%d layers)' % n,
                    fit_eval(d_model, x_tr, y_tr, x_te, y_te, e1, args.learning_rate), d_model)

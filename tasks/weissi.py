@@ -13,7 +13,7 @@ import tensorflow as tf
 from bert4keras_ext import classification as clf
 from tasks import experiment
 from bert4keras_ext.data import corpora, train_valid_test_split
-from bert4keras_ext.regularizers import WEISSI, attach_regularizer, select_kernels
+from bert4keras_ext.regularizers import WEISSI, attach_regularizer, select_kernels, selective_adamw
 from bert4keras_ext.robustness import fgsm_embedding_accuracy
 from bert4keras_ext.training import WeightNormHistory
 
@@ -29,10 +29,7 @@ def regularize(model, method, strength, layers):
     elif method == 'WEISSI':
         attach_regularizer(model, WEISSI(strength, 0.1 * strength), layers)
     if method == 'AdamW':
-        opt = tf.keras.optimizers.AdamW(lr, weight_decay=strength)
-        kernel_ids = {id(k) for k in kernels}
-        opt.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if id(v) not in kernel_ids])
-        return opt, kernels
+        return selective_adamw(model, kernels, lr, strength), kernels
     return tf.keras.optimizers.Adam(lr), kernels
 
 

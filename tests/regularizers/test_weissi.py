@@ -160,3 +160,19 @@ def test_attached_penalties_survive_keras_save_and_load(tiny_dir, tmp_path, meth
     np.testing.assert_allclose(sorted(float(v) for v in loaded.losses), values, rtol=1e-6)
     with pytest.raises(ValueError, match='already has a kernel_regularizer'):
         attach_regularizer(loaded, reg, layers=['Transformer-0-FeedForward'])
+
+
+def test_selective_adamw_decays_only_the_chosen_kernels():
+    from bert4keras_ext.regularizers import selective_adamw
+    inp = tf.keras.Input((3,))
+    hidden = tf.keras.layers.Dense(4, activation='relu', name='hidden')
+    out = tf.keras.layers.Dense(1, name='out')
+    model = tf.keras.Model(inp, out(hidden(inp)))
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    opt = selective_adamw(model, [hidden.kernel], learning_rate=0.1, weight_decay=0.5)
+    zeros = [tf.zeros_like(v) for v in model.trainable_variables]
+    opt.apply_gradients(zip(zeros, model.trainable_variables))  # no gradient: only decay moves weights
+    moved = [not np.allclose(b, v.numpy()) for b, v in zip(before, model.trainable_variables)]
+    assert moved == [True, False, False, False]  # hidden kernel decays; its bias, out kernel and bias do not
+    with pytest.raises(ValueError, match='not trainable variables'):
+        selective_adamw(model, [tf.Variable(1.0, name='stranger')], 0.1, 0.5)
