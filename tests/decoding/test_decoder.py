@@ -173,19 +173,8 @@ def test_a_new_backend_needs_only_prefill_and_step():
     """The LMBackend docstring's example: a bigram table decodes greedily, beam-searches and reorders."""
     import tensorflow as tf
     from bert4keras_ext.decoding import LMBackend
-
-    class Bigram(LMBackend):
-        def __init__(self, table):
-            self.table, self.vocab_size = table, table.shape[0]
-            self.compile_functions()
-
-        def _prefill(self, ids, segments, lengths, capacity):
-            last = tf.gather(ids, lengths - 1, batch_dims=1)
-            return tf.gather(self.table, last), {'last': last}
-
-        def _step(self, tokens, positions, slot, prompt_size, prompt_real, state):
-            return tf.gather(self.table, tokens), {'last': tokens}
-
+    from tests.helpers import docstring_example
+    Bigram = docstring_example(LMBackend, {'tf': tf, 'LMBackend': LMBackend})['Bigram']
     table = np.full((5, 5), np.log(0.01), 'float32')
     for a, b in [(1, 2), (2, 3), (3, 4), (4, 0)]:  # 1 -> 2 -> 3 -> 4 -> end (0)
         table[a, b] = np.log(0.96)

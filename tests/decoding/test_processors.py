@@ -91,17 +91,17 @@ def test_span_constraint_random_walks_are_spans(passage, seed):
 
 
 def test_processor_base_class_subclassing_and_repr():
-    from bert4keras_ext.decoding import LogitsProcessor, TopK, apply
+    from bert4keras_ext.decoding import LogitsProcessor, TopK, TopP, apply
+    from tests.helpers import docstring_example
 
-    class BanToken(LogitsProcessor):
-        def __init__(self, token_id):
-            self.token_id = token_id
+    class RecordingDecoder:  # stands in for Decoder.sample: applies the processors once to uniform log-probs
+        def sample(self, inputs, n, processors, seed):
+            self.out = apply(processors, np.log(np.full((n, 200), 1 / 200)), [[]] * n)
 
-        def __call__(self, log_probs, output_ids, rows):
-            out = log_probs.copy()
-            out[:, self.token_id] = -np.inf
-            return out
-
+    ns = docstring_example(LogitsProcessor, {'np': np, 'LogitsProcessor': LogitsProcessor, 'TopP': TopP,
+                                             'decoder': RecordingDecoder(), 'token_ids': [2, 3]})
+    BanToken = ns['BanToken']
+    assert np.isneginf(ns['decoder'].out[:, 100]).all()
     lp = np.log(np.full((2, 4), 0.25))
     out = apply([BanToken(1), TopK(2)], lp, [[], []])
     assert np.isneginf(out[:, 1]).all() and np.allclose(np.exp(out).sum(1), 1.0)
