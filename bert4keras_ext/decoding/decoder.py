@@ -217,40 +217,48 @@ class Decoder:
                 slots = i * k + np.arange(live)
                 step_lp = (apply(processors, lp[slots], [list(r) for r in beam['ids']], np.full(live, i))
                            if processors else lp[slots])
-                cand = beam['scores'].reshape((-1, 1)) + step_lp
-                topk = beam['topk']
-                indices = cand.argpartition(-topk, axis=None)[-topk:]
-                cand_scores = np.take_along_axis(cand, indices, axis=None)
-                if not np.isfinite(cand_scores).any():
-                    best = int(np.argmax(norm(beam['scores'], t)))
-                    beam['result'] = Result(list(beam['ids'][best]), float(beam['scores'][best]), 'no_valid_token')
-                    continue
-                finite = np.isfinite(cand_scores)
-                indices, cand_scores = indices[finite], cand_scores[finite]
-                r1, r2 = indices // cand.shape[1], indices % cand.shape[1]
-                ids = np.concatenate([beam['ids'][r1], r2.reshape((-1, 1))], 1)
-                is_end = np.isin(ids[:, -1], self.end_ids)
-                end_counts = np.isin(ids, self.end_ids).sum(1)
-                keep = np.ones(len(ids), bool)
-                if ids.shape[1] >= self.minlen:
-                    best = int(np.argmax(norm(cand_scores, ids.shape[1])))
-                    if is_end[best] and end_counts[best] >= min_ends:
-                        beam['result'] = Result(list(ids[best]), float(cand_scores[best]), 'end')
-                        continue
-                    keep = ~is_end | (end_counts < min_ends)
-                beam['ids'], beam['scores'] = ids[keep], cand_scores[keep]
-                beam['topk'] = int(keep.sum()) if ids.shape[1] >= self.minlen else beam['topk']
-                n_live = beam['ids'].shape[0]
-                parents[i * k:i * k + n_live] = i * k + r1[keep]
-                tokens[i * k:i * k + n_live] = r2[keep]
+                moved = self._advance_beam(beam, step_lp, t, min_ends, norm)
+                if moved is not None:
+                    rows, new_tokens = moved
+                    parents[i * k:i * k + len(rows)] = i * k + rows
+                    tokens[i * k:i * k + len(rows)] = new_tokens
             if all(beam['result'] is not None for beam in beams) or t + 1 == self.maxlen:
                 break
             positions = np.repeat(lengths, k) + t
             lp, caches = self._step(tokens, positions, s + t, s, real, caches, parents=parents)
         out = []
-        for beam in beams:
+        for beam in beams:  # inputs still open at maxlen: their best live beam
             if beam['result'] is None:
                 best = int(np.argmax(norm(beam['scores'], beam['ids'].shape[1])))
                 beam['result'] = Result(list(beam['ids'][best]), float(beam['scores'][best]), 'maxlen')
             out.append(beam['result'])
         return out
+
+    def _advance_beam(self, beam, step_lp, t, min_ends, norm):
+        """One step of one input's beam: the global top-k over (live beams x vocabulary). Either finishes the beam
+        (sets ``beam['result']``: the best candidate ended, or no candidate is left) and returns None, or keeps
+        the unfinished candidates and returns ``(parent rows, new tokens)`` of the live beams, in order."""
+        cand = beam['scores'].reshape((-1, 1)) + step_lp
+        topk = beam['topk']
+        indices = cand.argpartition(-topk, axis=None)[-topk:]
+        cand_scores = np.take_along_axis(cand, indices, axis=None)
+        if not np.isfinite(cand_scores).any():
+            best = int(np.argmax(norm(beam['scores'], t)))
+            beam['result'] = Result(list(beam['ids'][best]), float(beam['scores'][best]), 'no_valid_token')
+            return None
+        finite = np.isfinite(cand_scores)
+        indices, cand_scores = indices[finite], cand_scores[finite]
+        r1, r2 = indices // cand.shape[1], indices % cand.shape[1]
+        ids = np.concatenate([beam['ids'][r1], r2.reshape((-1, 1))], 1)
+        is_end = np.isin(ids[:, -1], self.end_ids)
+        end_counts = np.isin(ids, self.end_ids).sum(1)
+        keep = np.ones(len(ids), bool)
+        if ids.shape[1] >= self.minlen:
+            best = int(np.argmax(norm(cand_scores, ids.shape[1])))
+            if is_end[best] and end_counts[best] >= min_ends:
+                beam['result'] = Result(list(ids[best]), float(cand_scores[best]), 'end')
+                return None
+            keep = ~is_end | (end_counts < min_ends)
+            beam['topk'] = int(keep.sum())  # finished candidates leave: the beam shrinks, as bert4keras'
+        beam['ids'], beam['scores'] = ids[keep], cand_scores[keep]
+        return r1[keep], r2[keep]
