@@ -13,7 +13,7 @@ import tensorflow as tf
 import bert4keras_ext  # noqa: F401
 from bert4keras_ext import classification, language_models, losses, pretraining, regularizers, training
 from bert4keras_ext.layers import masks, termination, theseus
-from bert4keras_ext.qa import model as qa_model
+from bert4keras_ext.qa import model as qa_model, reader as qa_reader
 
 PACKAGE = 'bert4keras_ext>'
 RNG = np.random.RandomState(0)
@@ -74,6 +74,8 @@ CASES = {
                                              [floats(2, 4, 6), floats(2, 4, 5)]),
     'ModuleReplacement': lambda: LayerCase(theseus.ModuleReplacement(rate=0.5, seed=1),
                                            [floats(2, 3, 4), floats(2, 3, 4)]),
+    'SpanLogits': lambda: LayerCase(qa_reader.SpanLogits(), [floats(2, 5, 4), ints(9, 2, 5, low=1),
+                                                             np.array([[0, 0, 1, 1, 1], [0, 1, 1, 1, 0]], 'int32')]),
     'GatherPositions': lambda: LayerCase(pretraining.GatherPositions(), [floats(2, 5, 3), ints(5, 2, 2)]),
     # losses
     'NextTokenNLL': lambda: LossCase(language_models.NextTokenNLL(), ints(4, 8), 4, log_softmax=True),

@@ -1,0 +1,215 @@
+"""An extractive reader: a bert4keras BERT with a start/end span head answers a question from a passage (SQuAD-style
+reading comprehension). It is the round-trip filter of the QA-pair generator (Alberti et al., ACL 2019: keep a
+generated pair when the reader, asked the generated question, finds the generated answer) and a tool of its own
+(``python -m bert4keras_ext.qa answer``).
+
+Input ``[CLS] question [SEP] passage [SEP]`` (segments 0 / 1); the head scores every passage token as the start and
+as the end of the answer; the answer is the best span with ``start <= end < start + max_answer_len``, mapped back to
+the passage's characters.
+"""
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from bert4keras_ext.qa.generator import _fill_unknown
+
+PACKAGE = 'bert4keras_ext'
+
+
+@tf.keras.utils.register_keras_serializable(package=PACKAGE)
+class SpanLogits(tf.keras.layers.Layer):
+    """``hidden [b, n, d]`` -> start and end logits ``[b, n, 2]``; positions whose ``segment_ids`` are 0 (the
+    question, [CLS]) or that are padding get a large negative logit, so only passage tokens can be chosen."""
+
+    def build(self, input_shape):
+        d = int(input_shape[0][-1])
+        self.kernel = self.add_weight('kernel', (d, 2), initializer=tf.keras.initializers.TruncatedNormal(0.02))
+        self.bias = self.add_weight('bias', (2,), initializer='zeros')
+        super().build(input_shape)
+
+    def call(self, inputs):
+        hidden, token_ids, segment_ids = inputs
+        logits = tf.einsum('bnd,dk->bnk', tf.cast(hidden, self.kernel.dtype), self.kernel) + self.bias
+        allowed = tf.logical_and(tf.equal(segment_ids, 1), tf.not_equal(token_ids, 0))[..., None]
+        return tf.where(allowed, logits, -1e4)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+def build_reader(config_path, checkpoint_path=None):
+    """The reader model ``[token_ids, segment_ids] -> [b, n, 2]`` span logits; BERT weights from
+    ``checkpoint_path`` (checked load) or random when None."""
+    from bert4keras_ext.checkpoints import load_model
+    from bert4keras_ext.checkpoints.google import read_config
+    from bert4keras_ext.models import build_model
+    if checkpoint_path:
+        encoder, _ = load_model(config_path=config_path, checkpoint_path=checkpoint_path)
+    else:
+        encoder = build_model(read_config(config_path)).model
+    logits = SpanLogits(name='Span-Logits')([encoder.output] + list(encoder.inputs))
+    return tf.keras.Model(encoder.inputs, logits, name='reader')
+
+
+def span_loss(y_true, y_pred):
+    """Cross-entropy of the gold start and end token positions ``y_true [b, 2]`` under ``y_pred [b, n, 2]``."""
+    y = tf.cast(y_true, tf.int32)
+    start = tf.keras.losses.sparse_categorical_crossentropy(y[:, 0], y_pred[..., 0], from_logits=True)
+    end = tf.keras.losses.sparse_categorical_crossentropy(y[:, 1], y_pred[..., 1], from_logits=True)
+    return (start + end) / 2
+
+
+class Reader:
+    """Encoding, training and answering around :func:`build_reader`.
+
+    Args:
+        model: the reader Keras model; tokenizer: its bert4keras ``Tokenizer``.
+        maxlen: tokens of question + passage (the passage is cut to fit); max_question_len: question tokens kept;
+        max_answer_len: longest answer in tokens.
+
+    Example::
+
+        reader = Reader.load('my_reader')            # a directory written by Reader.save
+        reader.answer(['天问一号于2020年7月23日发射。'], ['天问一号何时发射？'])
+        # [{'answer': '2020年7月23日', 'answer_start': 5, 'score': ...}]
+    """
+
+    def __init__(self, model, tokenizer, maxlen=256, max_question_len=48, max_answer_len=32):
+        self.model, self.tokenizer = model, tokenizer
+        self.maxlen, self.max_question_len, self.max_answer_len = int(maxlen), int(max_question_len), \
+            int(max_answer_len)
+
+    # ------------------------------------------------------------------------------------------ encoding
+    def encode(self, passage, question):
+        """``(token_ids, segment_ids, char_spans)``: ``char_spans[i]`` lists the passage characters of token
+        ``i`` (empty outside the passage)."""
+        tok = self.tokenizer
+        q_tokens = tok.tokenize(question)[:-1][:self.max_question_len]  # [CLS] question (no [SEP] yet)
+        room = max(1, self.maxlen - len(q_tokens) - 2)
+        p_tokens = tok.tokenize(passage)[1:-1][:room]
+        spans = _fill_unknown(tok.rematch(passage, ['[CLS]'] + p_tokens + ['[SEP]'])[1:-1], len(passage))
+        tokens = q_tokens + ['[SEP]'] + p_tokens + ['[SEP]']
+        ids = tok.tokens_to_ids(tokens)
+        segments = [0] * (len(q_tokens) + 1) + [1] * (len(p_tokens) + 1)
+        char_spans = [[]] * (len(q_tokens) + 1) + spans + [[]]
+        return ids, segments, char_spans
+
+    def token_span(self, char_spans, start, text):
+        """Token positions ``(first, last)`` covering passage characters ``start .. start + len(text) - 1``, or
+        None when the answer lies beyond the kept tokens."""
+        end = start + len(text) - 1
+        first = next((i for i, s in enumerate(char_spans) if s and s[-1] >= start), None)
+        last = next((i for i in range(len(char_spans) - 1, -1, -1) if char_spans[i] and char_spans[i][0] <= end),
+                    None)
+        if first is None or last is None or last < first or char_spans[last][-1] < end:
+            return None
+        return first, last
+
+    def training_arrays(self, examples):
+        """``(x, y)`` from ``[{'passage', 'question', 'answer', 'answer_start'}]``; examples whose answer is cut off
+        are skipped. Returns ``(x, y, kept)``."""
+        from bert4keras.snippets import sequence_padding
+        ids, segs, ys, kept = [], [], [], 0
+        for e in examples:
+            i, s, spans = self.encode(e['passage'], e['question'])
+            span = self.token_span(spans, int(e['answer_start']), e['answer'])
+            if span is None:
+                continue
+            ids.append(i)
+            segs.append(s)
+            ys.append(span)
+            kept += 1
+        return [sequence_padding(ids).astype('int32'), sequence_padding(segs).astype('int32')], \
+            np.array(ys, 'int32'), kept
+
+    # ------------------------------------------------------------------------------------------ training
+    def fit(self, examples, epochs=2, batch_size=16, learning_rate=1e-4, seed=0, verbose=0, validation=None):
+        """Fine-tune on span examples with the package's recipe (warm-up + linear decay, best epoch by
+        validation exact match when ``validation`` examples are given). Returns the Keras history."""
+        from bert4keras_ext import classification
+        x, y, kept = self.training_arrays(examples)
+        if kept == 0:
+            raise ValueError('no training example has its answer inside the first %d tokens' % self.maxlen)
+        metric = None
+        if validation:
+            def metric(model, *_):
+                return self.evaluate(validation)['em']
+        history, _ = classification.fine_tune(
+            self.model, span_loss, x, y, seed=seed, verbose=verbose, learning_rate=learning_rate, epochs=epochs,
+            batch_size=batch_size, validation_data=(None, None) if validation else None, metric=metric)
+        return history
+
+    # ------------------------------------------------------------------------------------------ answering
+    def answer(self, passages, questions, batch_size=32):
+        """One ``{'answer', 'answer_start', 'score'}`` per (passage, question) pair; an empty passage or question
+        gives ``{'answer': '', 'answer_start': -1, 'score': None, 'status': 'empty_input'}``."""
+        from bert4keras.snippets import sequence_padding
+        if len(passages) != len(questions):
+            raise ValueError('%d passages for %d questions' % (len(passages), len(questions)))
+        out = [None] * len(passages)
+        todo = []
+        for k, (p, q) in enumerate(zip(passages, questions)):
+            if not p or not p.strip() or not q or not q.strip():
+                out[k] = {'answer': '', 'answer_start': -1, 'score': None, 'status': 'empty_input'}
+            else:
+                todo.append((k,) + tuple(self.encode(p, q)))
+        for b in range(0, len(todo), batch_size):
+            chunk = todo[b:b + batch_size]
+            x = [sequence_padding([c[1] for c in chunk]).astype('int32'),
+                 sequence_padding([c[2] for c in chunk]).astype('int32')]
+            logits = self.model.predict(x, batch_size=batch_size, verbose=0)
+            for (k, _, _, spans), lg in zip(chunk, logits):
+                out[k] = self._best_span(passages[k], spans, lg)
+        return out
+
+    def _best_span(self, passage, spans, logits):
+        n = len(spans)
+        start, end = logits[:n, 0], logits[:n, 1]
+        scores = start[:, None] + end[None, :]
+        i, j = np.indices(scores.shape)
+        scores = np.where((j >= i) & (j < i + self.max_answer_len), scores, -np.inf)
+        best = np.unravel_index(np.argmax(scores), scores.shape)
+        chars = [c for s in spans[best[0]:best[1] + 1] for c in s]
+        if not chars or not np.isfinite(scores[best]):
+            return {'answer': '', 'answer_start': -1, 'score': None, 'status': 'no_span'}
+        return {'answer': passage[chars[0]:chars[-1] + 1], 'answer_start': int(chars[0]),
+                'score': float(scores[best]), 'status': 'ok'}
+
+    def evaluate(self, examples):
+        """Exact match and character F1 of the reader's answers against the gold answers."""
+        from bert4keras_ext import metrics
+        preds = self.answer([e['passage'] for e in examples], [e['question'] for e in examples])
+        em = [metrics.exact_match(p['answer'], e['answer']) for p, e in zip(preds, examples)]
+        f1 = [metrics.char_f1(p['answer'], e['answer']) for p, e in zip(preds, examples)]
+        return {'em': float(np.mean(em)), 'f1': float(np.mean(f1)), 'n': len(examples)}
+
+    # ------------------------------------------------------------------------------------------ files
+    def save(self, directory, config_path):
+        """Weights (``reader.weights.h5``), ``bert_config.json``, ``vocab.txt`` and ``reader_config.json``."""
+        import shutil
+        os.makedirs(directory, exist_ok=True)
+        self.model.save_weights(os.path.join(directory, 'reader.weights.h5'))
+        if os.path.abspath(config_path) != os.path.abspath(os.path.join(directory, 'bert_config.json')):
+            shutil.copyfile(config_path, os.path.join(directory, 'bert_config.json'))
+        vocab = sorted(self.tokenizer._token_dict.items(), key=lambda kv: kv[1])
+        with open(os.path.join(directory, 'vocab.txt'), 'w', encoding='utf-8') as f:
+            f.write('\n'.join(t for t, _ in vocab) + '\n')
+        with open(os.path.join(directory, 'reader_config.json'), 'w', encoding='utf-8') as f:
+            json.dump({'maxlen': self.maxlen, 'max_question_len': self.max_question_len,
+                       'max_answer_len': self.max_answer_len}, f, indent=2)
+        return directory
+
+    @classmethod
+    def load(cls, directory):
+        from bert4keras.tokenizers import Tokenizer
+        missing = [f for f in ('reader.weights.h5', 'bert_config.json', 'vocab.txt', 'reader_config.json')
+                   if not os.path.isfile(os.path.join(directory, f))]
+        if missing:
+            raise FileNotFoundError('%s is not a reader directory: it lacks %s' % (directory, ', '.join(missing)))
+        with open(os.path.join(directory, 'reader_config.json'), encoding='utf-8') as f:
+            settings = json.load(f)
+        model = build_reader(os.path.join(directory, 'bert_config.json'))
+        model.load_weights(os.path.join(directory, 'reader.weights.h5'))
+        return cls(model, Tokenizer(os.path.join(directory, 'vocab.txt'), do_lower_case=True), **settings)

@@ -1,0 +1,64 @@
+import os
+
+import numpy as np
+import pytest
+
+from bert4keras_ext.checkpoints import tiny_vocab
+from bert4keras_ext.qa.reader import Reader, build_reader
+
+CHARS = [t for t in tiny_vocab(size=40) if not t.startswith('[') and t != '是']
+
+
+def marked_examples(n, seed):
+    """The answer is always the only '是' of the passage (a rule a tiny random BERT learns in a few steps)."""
+    rng = np.random.RandomState(seed)
+    out = []
+    for _ in range(n):
+        chars = list(rng.choice(CHARS, size=18))
+        at = rng.randint(0, 15)
+        chars[at] = '是'
+        passage = ''.join(chars)
+        out.append({'passage': passage, 'question': '什么？', 'answer': '是', 'answer_start': at})
+    return out
+
+
+@pytest.fixture(scope='module')
+def trained(tiny_dir):
+    from bert4keras.tokenizers import Tokenizer
+    import tensorflow as tf
+    tf.keras.utils.set_random_seed(0)
+    reader = Reader(build_reader(tiny_dir + '/bert_config.json', tiny_dir + '/bert_model.ckpt'),
+                    Tokenizer(tiny_dir + '/vocab.txt', do_lower_case=True), maxlen=28, max_answer_len=4)
+    reader.fit(marked_examples(256, 0), epochs=12, batch_size=16, learning_rate=3e-3)
+    return reader
+
+
+def test_reader_learns_spans_and_maps_them_to_characters(trained):
+    test = marked_examples(60, 1)
+    scores = trained.evaluate(test)
+    assert scores['em'] > 0.8, scores
+    out = trained.answer([e['passage'] for e in test[:5]], [e['question'] for e in test[:5]])
+    for o, e in zip(out, test[:5]):
+        assert o['status'] == 'ok' and e['passage'][o['answer_start']:].startswith(o['answer'])
+
+
+def test_reader_save_load_gives_the_same_answers(trained, tiny_dir, tmp_path):
+    test = marked_examples(10, 2)
+    before = trained.answer([e['passage'] for e in test], [e['question'] for e in test])
+    trained.save(str(tmp_path / 'reader'), tiny_dir + '/bert_config.json')
+    loaded = Reader.load(str(tmp_path / 'reader'))
+    assert loaded.answer([e['passage'] for e in test], [e['question'] for e in test]) == before
+    with pytest.raises(FileNotFoundError, match='lacks reader.weights.h5'):
+        Reader.load(str(tmp_path))
+
+
+def test_token_spans_and_bad_input(trained):
+    ids, segs, spans = trained.encode('我们是人民', '谁？')
+    assert len(ids) == len(segs) == len(spans) and segs[-1] == 1
+    first, last = trained.token_span(spans, 2, '是人')
+    assert [c for s in spans[first:last + 1] for c in s] == [2, 3]
+    assert trained.token_span(spans, 4, '民民民') is None  # runs past the passage
+    out = trained.answer(['', '我们是人民'], ['谁？', ' '])
+    assert [o['status'] for o in out] == ['empty_input', 'empty_input']
+    with pytest.raises(ValueError, match='2 passages for 1 questions'):
+        trained.answer(['a', 'b'], ['c'])
