@@ -1,8 +1,14 @@
-"""``python -m bert4keras_ext.qa generate --checkpoint DIR --input passages.txt|.json|.jsonl|- --output pairs.jsonl|-``
+"""``python -m bert4keras_ext.qa {generate,answer,serve}``.
 
-Input: plain text (one passage per line), JSON lines (objects with "passage" or "context"), or a SQuAD/CMRC2018 JSON
-file (its contexts). Output: one JSON line per passage: ``{"passage", "status", "pairs": [{"answer", "question",
-"answer_start"}]}``; status is "ok", "empty_passage" or "no_answer". A malformed JSON line is an error naming it.
+generate: passages -> QA pairs. Records without answers get up to ``--answers N`` generated pairs per passage;
+    records with answers (JSON lines with "answers", or a SQuAD/CMRC2018 file) get one question per given answer.
+    Output: one JSON line per input record ``{"line", "passage", "status", "pairs": [...]}``; status is "ok",
+    "empty_passage", "no_answer" or "malformed: ..." (a bad record never stops the run).
+answer: JSON lines with "passage" and "question" -> the reader's answer per line.
+serve: an HTTP JSON endpoint on --port (POST /generate, POST /answer, GET /health) batching concurrent requests.
+
+Without --checkpoint / --reader the models shipped with the package are used. Input: plain text (one passage per
+line), JSON lines, or SQuAD/CMRC2018 JSON; '-' for stdin / stdout.
 """
 import argparse
 import json
@@ -10,79 +16,153 @@ import sys
 import time
 
 
-def read_passages(path):
-    if path == '-':
-        text = sys.stdin.read()
-    else:
-        with open(path, encoding='utf-8-sig') as f:
-            text = f.read()
-    name = '<stdin>' if path == '-' else path
-    stripped = text.lstrip()
-    if stripped.startswith('{') and '"data"' in stripped[:2000] and not path.endswith('.jsonl'):
-        try:
-            root = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SystemExit('%s line %d: invalid JSON (%s)' % (name, exc.lineno, exc.msg))
-        if isinstance(root, dict) and 'data' in root:
-            return [p['context'] for a in root['data'] for p in a.get('paragraphs', [])]
-    if path.endswith(('.json', '.jsonl')) or stripped.startswith('{'):
-        out = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SystemExit('%s line %d: invalid JSON (%s)' % (name, number, exc.msg))
-            if isinstance(obj, str):
-                out.append(obj)
-            elif isinstance(obj, dict) and isinstance(obj.get('passage', obj.get('context')), str):
-                out.append(obj.get('passage', obj.get('context')))
-            else:
-                raise SystemExit('%s line %d: expected a string or an object with a "passage" (or "context") '
-                                 'string' % (name, number))
-        return out
-    return text.splitlines()
+def _progress(done, total, start):
+    rate = done / max(time.time() - start, 1e-9)
+    bar = 30 * done // max(total, 1)
+    print('\r[%s%s] %d/%d records, %.2f records/s' % ('=' * bar, '.' * (30 - bar), done, total, rate), end='',
+          file=sys.stderr)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog='python -m bert4keras_ext.qa', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', required=True)
-    g = sub.add_parser('generate', help='generate QA pairs for passages')
-    g.add_argument('--checkpoint', required=True, help='generator checkpoint directory (tasks.qa_generation writes one)')
-    g.add_argument('--input', required=True, help='passages file, or - for stdin')
-    g.add_argument('--output', default='-', help='pairs.jsonl, or - for stdout')
-    g.add_argument('--answers', type=int, default=4, help='answers sampled per passage (deduplicated)')
-    g.add_argument('--top_p', type=float, default=0.95)
-    g.add_argument('--top_k', type=int, default=None)
-    g.add_argument('--beam_size', type=int, default=3)
-    g.add_argument('--batch_size', type=int, default=16)
-    g.add_argument('--unconstrained', action='store_true', help='sample answers without the span constraint')
-    g.add_argument('--seed', type=int, default=0)
-    args = p.parse_args(argv)
+def _open_output(path):
+    return sys.stdout if path == '-' else open(path, 'w', encoding='utf-8')
 
-    passages = read_passages(args.input)
-    import bert4keras_ext  # noqa: F401
+
+def generate(args, records):
     from bert4keras_ext.qa.generator import QAGenerator
-    generator = QAGenerator.load(args.checkpoint)
-    out = sys.stdout if args.output == '-' else open(args.output, 'w', encoding='utf-8')
+    generator = QAGenerator.load(args.checkpoint, **({'min_answer_len': args.min_answer_len}
+                                                     if args.min_answer_len is not None else {}))
+    question = {'beam_size': args.beam_size}
+    filt = None
+    if args.filter:
+        from bert4keras_ext.qa.filter import RoundTripFilter
+        from bert4keras_ext.qa.reader import Reader
+        filt = RoundTripFilter(Reader.load(args.reader), threshold=args.filter_threshold)
+    out = _open_output(args.output)
     start, done = time.time(), 0
     try:
-        for i in range(0, len(passages), args.batch_size):
-            chunk = passages[i:i + args.batch_size]
-            for rec in generator.generate(chunk, k=args.answers, top_p=args.top_p, top_k=args.top_k,
-                                          constrained=not args.unconstrained, beam_size=args.beam_size,
-                                          seed=args.seed + i):
-                out.write(json.dumps(rec, ensure_ascii=False) + '\n')
+        for i in range(0, len(records), args.batch_size):
+            chunk = records[i:i + args.batch_size]
+            ok = [r for r in chunk if r['status'] == 'ok']
+            free = [r for r in ok if not r['answers']]
+            given = [r for r in ok if r['answers']]
+            results = {}
+            if free:
+                made = generator.generate([r['passage'] for r in free], k=args.answers, top_p=args.top_p,
+                                          top_k=args.top_k, constrained=not args.unconstrained,
+                                          seed=args.seed + i, **question)
+                results.update({id(r): m for r, m in zip(free, made)})
+            if given:
+                made = generator.questions([r['passage'] for r in given], [r['answers'] for r in given], **question)
+                results.update({id(r): m for r, m in zip(given, made)})
+            if filt is not None and results:
+                filt.apply(list(results.values()))
+            for r in chunk:
+                rec = results.get(id(r), {'passage': r['passage'], 'status': r['status'], 'pairs': []})
+                out.write(json.dumps(dict(line=r['line'], **rec), ensure_ascii=False) + '\n')
             done += len(chunk)
-            rate, total = done / max(time.time() - start, 1e-9), max(len(passages), 1)
-            print('\r[%s%s] %d/%d passages, %.2f passages/s' % ('=' * (30 * done // total),
-                  '.' * (30 - 30 * done // total), done, len(passages), rate), end='', file=sys.stderr)
+            _progress(done, len(records), start)
         print(file=sys.stderr)
     finally:
         if out is not sys.stdout:
             out.close()
+
+
+def answer(args, records):
+    from bert4keras_ext.qa.reader import Reader
+    reader = Reader.load(args.reader)
+    out = _open_output(args.output)
+    start, done = time.time(), 0
+    try:
+        for i in range(0, len(records), args.batch_size):
+            chunk = records[i:i + args.batch_size]
+            ok = [r for r in chunk if r['status'] == 'ok' and r['question'] is not None]
+            got = dict(zip(map(id, ok), reader.answer([r['passage'] for r in ok], [r['question'] for r in ok])))
+            for r in chunk:
+                if id(r) in got:
+                    rec = dict(line=r['line'], passage=r['passage'], question=r['question'], **got[id(r)])
+                else:
+                    status = r['status'] if r['status'] != 'ok' else 'malformed: no "question" string'
+                    rec = {'line': r['line'], 'passage': r['passage'], 'status': status}
+                out.write(json.dumps(rec, ensure_ascii=False) + '\n')
+            done += len(chunk)
+            _progress(done, len(records), start)
+        print(file=sys.stderr)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def serve(args):
+    from bert4keras_ext.qa.generator import QAGenerator
+    from bert4keras_ext.qa.reader import Reader
+    from bert4keras_ext.qa.server import QAService, make_server
+    generator = QAGenerator.load(args.checkpoint)
+    reader = Reader.load(args.reader) if (args.reader or _shipped_reader()) else None
+    server = make_server(QAService(generator, reader), args.host, args.port, args.max_batch, args.max_wait)
+    print('serving on http://%s:%d (POST /generate, POST /answer, GET /health); Ctrl-C stops'
+          % (args.host, args.port), file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def _shipped_reader():
+    from bert4keras_ext.qa.reader import shipped_reader_dir
+    return shipped_reader_dir(required=False)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog='python -m bert4keras_ext.qa', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest='command', required=True)
+    g = sub.add_parser('generate', help='generate QA pairs for passages (or questions for given answers)')
+    g.add_argument('--checkpoint', default=None, help='generator directory (default: the shipped generator)')
+    g.add_argument('--input', required=True, help='passages: text, JSON lines or SQuAD JSON; - for stdin')
+    g.add_argument('--output', default='-', help='pairs.jsonl, or - for stdout (default)')
+    g.add_argument('--answers', type=int, default=4, help='distinct answers (pairs) per passage (default: 4)')
+    g.add_argument('--min_answer_len', type=int, default=None,
+                   help='fewest answer tokens (default: the generator\'s setting)')
+    g.add_argument('--top_p', type=float, default=0.95, help='nucleus of answer sampling (default: 0.95)')
+    g.add_argument('--top_k', type=int, default=None, help='top-k of answer sampling (default: off)')
+    g.add_argument('--beam_size', type=int, default=3, help='beam size of question decoding (default: 3)')
+    g.add_argument('--batch_size', type=int, default=16, help='records per batch (default: 16)')
+    g.add_argument('--unconstrained', action='store_true', help='sample answers without the span constraint')
+    g.add_argument('--filter', action='store_true', help='round-trip filter: keep a pair only when the reader, '
+                   'asked its question, finds its answer (adds "kept" and "reader_answer" to each pair)')
+    g.add_argument('--filter_threshold', type=float, default=0.5,
+                   help='character F1 between the reader\'s and the generated answer to keep a pair (default: 0.5)')
+    g.add_argument('--reader', default=None, help='reader directory for --filter (default: the shipped reader)')
+    g.add_argument('--seed', type=int, default=0, help='sampling seed (default: 0)')
+    a = sub.add_parser('answer', help='answer questions about passages with the extractive reader')
+    a.add_argument('--reader', default=None, help='reader directory (default: the shipped reader)')
+    a.add_argument('--input', required=True, help='JSON lines with "passage" and "question"; - for stdin')
+    a.add_argument('--output', default='-', help='answers.jsonl, or - for stdout (default)')
+    a.add_argument('--batch_size', type=int, default=32, help='records per batch (default: 32)')
+    s = sub.add_parser('serve', help='HTTP JSON endpoint for generate / answer')
+    s.add_argument('--checkpoint', default=None, help='generator directory (default: the shipped generator)')
+    s.add_argument('--reader', default=None, help='reader directory (default: the shipped reader, if any)')
+    s.add_argument('--host', default='127.0.0.1', help='address to listen on (default: 127.0.0.1)')
+    s.add_argument('--port', type=int, default=8000, help='port (default: 8000)')
+    s.add_argument('--max_batch', type=int, default=16, help='requests per model call at most (default: 16)')
+    s.add_argument('--max_wait', type=float, default=0.02,
+                   help='seconds a request waits for others to batch with (default: 0.02)')
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    import bert4keras_ext  # noqa: F401
+    from bert4keras_ext.qa.records import InputError, read_records
+    if args.command == 'serve':
+        return serve(args)
+    try:
+        records = read_records(args.input)
+        (generate if args.command == 'generate' else answer)(args, records)
+    except (InputError, FileNotFoundError) as exc:
+        raise SystemExit('error: %s' % exc)
 
 
 if __name__ == '__main__':

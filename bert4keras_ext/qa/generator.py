@@ -5,47 +5,84 @@ import json
 import os
 
 
-from bert4keras_ext.decoding import CachedLM, Decoder, SpanConstraint, TopK, TopP
+from bert4keras_ext.decoding import (CachedLM, Decoder, MinLength, NoRepeatNGram, RepetitionPenalty,
+                                     SpanConstraint, TopK, TopP)
+
+
+QUESTION_DEFAULTS = dict(beam_size=3, no_repeat_ngram=2, repetition_penalty=1.2, min_question_len=2,
+                         length_normalization=True)
 
 
 class QAGenerator:
-    """model: a bert4keras 'unilm' BERT (Keras model or builder) with its MLM head; tokenizer: its bert4keras
-    ``Tokenizer``."""
+    """Passage -> (answer, question) pairs with a bert4keras UniLM (article 5).
 
-    def __init__(self, model, tokenizer, max_p_len=128, max_a_len=16, max_q_len=32):
+    Args:
+        model: a bert4keras ``'unilm'`` BERT (Keras model or builder) with its MLM head, trained on
+            ``passage [SEP] answer [SEP] question [SEP]``; tokenizer: its bert4keras ``Tokenizer``.
+        max_p_len / max_a_len / max_q_len: tokens of a passage window, an answer, a question.
+        min_answer_len: the fewest answer tokens (the span constraint allows the end token only after them).
+        question: question-decoding settings, :data:`QUESTION_DEFAULTS` overridden by this dict (beam size,
+            no-repeat n-gram size, repetition penalty, minimum length, length-normalised beam scores).
+
+    Example::
+
+        generator = QAGenerator.load()   # the default generator shipped with the package
+        generator.generate(['天问一号于2020年7月23日在文昌发射升空。'], k=2)
+        generator.questions(['天问一号于2020年7月23日在文昌发射升空。'], [['文昌']])
+    """
+
+    def __init__(self, model, tokenizer, max_p_len=128, max_a_len=16, max_q_len=32, min_answer_len=2,
+                 question=None):
         self.tokenizer = tokenizer
         self.max_p_len, self.max_a_len, self.max_q_len = max_p_len, max_a_len, max_q_len
+        self.min_answer_len = int(min_answer_len)
+        self.question_settings = dict(QUESTION_DEFAULTS, **(question or {}))
+        unknown = set(self.question_settings) - set(QUESTION_DEFAULTS)
+        if unknown:
+            raise TypeError('unknown question settings: %s' % ', '.join(sorted(unknown)))
         self.sep = tokenizer._token_end_id
         lm = CachedLM(model, 'unilm')
         self.answers = Decoder(lm, self.sep, maxlen=max_a_len)
-        self.questions = Decoder(lm, self.sep, maxlen=max_q_len)
+        self.question_decoder = Decoder(lm, self.sep, maxlen=max_q_len)
 
     @classmethod
-    def load(cls, directory):
-        """A directory written by :func:`bert4keras_ext.qa.model.save` (or any UniLM-ready BERT checkpoint)."""
+    def load(cls, directory=None, **overrides):
+        """A directory written by :func:`bert4keras_ext.qa.model.save` (or any UniLM-ready BERT checkpoint);
+        ``None``: the generator shipped with the package."""
         from bert4keras.tokenizers import Tokenizer
         from bert4keras_ext.checkpoints import load_model
+        if directory is None:
+            directory = shipped_generator_dir()
         model, _ = load_model(directory, application='unilm')
         settings = {}
         path = os.path.join(directory, 'qa_config.json')
         if os.path.isfile(path):
             with open(path, encoding='utf-8') as f:
                 settings = json.load(f)
+        kwargs = {k: settings[k] for k in ('max_p_len', 'max_a_len', 'max_q_len', 'min_answer_len', 'question')
+                  if k in settings}
+        kwargs.update(overrides)
         tokenizer = Tokenizer(os.path.join(directory, 'vocab.txt'), do_lower_case=True)
-        return cls(model, tokenizer, **{k: settings[k] for k in ('max_p_len', 'max_a_len', 'max_q_len')
-                                        if k in settings})
+        return cls(model, tokenizer, **kwargs)
 
     def windows(self, passage):
-        """Split a passage into chunks of at most ``max_p_len - 2`` characters (sentence ends preferred)."""
+        """``[(start, text)]``: the passage in chunks of at most ``max_p_len - 2`` characters (sentence ends
+        preferred); ``start`` is the chunk's offset in the passage."""
         size = self.max_p_len - 2
-        out, rest = [], passage.strip()
-        while len(rest) > size:
-            cut = max(rest.rfind(c, 0, size) for c in '。！？；') + 1
-            cut = cut if cut > size // 2 else size
-            out.append(rest[:cut])
-            rest = rest[cut:].strip()
-        if rest:
-            out.append(rest)
+        out, pos = [], 0
+        n = len(passage)
+        while pos < n:
+            while pos < n and passage[pos].isspace():
+                pos += 1
+            if pos >= n:
+                break
+            rest = passage[pos:pos + size]
+            cut = len(rest)
+            if n - pos > size:
+                cut = max(rest.rfind(c) for c in '。！？；') + 1
+                cut = cut if cut > size // 2 else size
+            out.append((pos, passage[pos:pos + cut]))
+            pos += cut
         return out
 
     def _answer_text(self, window, tokens, body_ids, answer_ids):
@@ -59,46 +96,47 @@ class QAGenerator:
                     return window[chars[0]:chars[-1] + 1], chars[0]
         return None, None
 
-    def generate(self, passages, k=4, top_p=0.95, top_k=None, constrained=True, beam_size=3, seed=0):
-        """For each passage: ``{'passage', 'status', 'pairs': [{'answer', 'question', 'answer_start'}]}``.
+    # ------------------------------------------------------------------------------------- pair generation
+    def generate(self, passages, k=4, top_p=0.95, top_k=None, constrained=True, seed=0, **question):
+        """For each passage ``{'passage', 'status', 'pairs': [{'answer', 'question', 'answer_start'}]}`` with up to
+        ``k`` distinct answers per passage (a long passage's windows share the ``k``; the most probable answers
+        are kept).
 
-        status: 'ok', 'empty_passage', or 'no_answer' (no span could be generated). Passages longer than the
-        window are split and their pairs pooled (``answer_start`` indexes the whole passage)."""
+        status: 'ok', 'empty_passage', or 'no_answer' (no span could be generated). ``question``: overrides of
+        the question-decoding settings for this call."""
+        if k < 1:
+            raise ValueError('k (answers per passage) must be >= 1, got %r' % (k,))
         records = [{'passage': p, 'status': 'ok', 'pairs': []} for p in passages]
-        jobs = []  # (record index, window, window offset)
+        jobs = []  # (record index, window offset, window)
         for r, p in enumerate(passages):
-            if not p or not p.strip():
+            if not isinstance(p, str) or not p.strip():
                 records[r]['status'] = 'empty_passage'
                 continue
-            offset = 0
-            for w in self.windows(p):
-                start = p.find(w, offset)
-                jobs.append((r, w, start))
-                offset = start + len(w)
+            jobs += [(r, start, w) for start, w in self.windows(p)]
         if jobs:
-            self._generate_windows(records, jobs, k, top_p, top_k, constrained, beam_size, seed)
+            chosen = self._sample_answers(jobs, k, top_p, top_k, constrained, seed)
+            self._add_questions(records, chosen, question)
         for rec in records:
             if rec['status'] == 'ok' and not rec['pairs']:
                 rec['status'] = 'no_answer'
         return records
 
-    def _generate_windows(self, records, jobs, k, top_p, top_k, constrained, beam_size, seed):
-        encoded = [self.tokenizer.encode(w, maxlen=self.max_p_len) for _, w, _ in jobs]
-        p_ids = [e[0] for e in encoded]
-        bodies = [ids[1:-1] for ids in p_ids]
+    def _sample_answers(self, jobs, k, top_p, top_k, constrained, seed):
+        """``{record: [(score, window ids, answer ids, text, passage offset)]}``, the ``k`` best per record."""
+        encoded = [self.tokenizer.encode(w, maxlen=self.max_p_len)[0] for _, _, w in jobs]
+        bodies = [ids[1:-1] for ids in encoded]
         processors = []
         if constrained:
-            processors.append(SpanConstraint(bodies, self.sep))
+            processors.append(SpanConstraint(bodies, self.sep, min_span=self.min_answer_len))
         if top_k:
             processors.append(TopK(top_k))
         if top_p:
             processors.append(TopP(top_p))
-        samples = self.answers.sample(p_ids, n=k, processors=processors, seed=seed)
-        q_inputs, q_segments, owners = [], [], []
-        for j, ((r, window, start), ids, body) in enumerate(zip(jobs, p_ids, bodies)):
+        samples = self.answers.sample(encoded, n=k, processors=processors, seed=seed)
+        candidates = {}
+        for (r, start, window), ids, body, found in zip(jobs, encoded, bodies, samples):
             tokens = self.tokenizer.ids_to_tokens(ids)
-            seen = set()
-            for s in samples[j]:
+            for s in found:
                 if s.status != 'end' or len(s.ids) < 2:
                     continue
                 a_ids = s.ids[:-1]
@@ -106,23 +144,107 @@ class QAGenerator:
                     text, pos = self._answer_text(window, tokens, body, a_ids)
                     if text is None:  # only [UNK] tokens: no characters to point at
                         continue
-                    assert text in window, 'span-constrained answer is not a span'
                 else:
                     text = self.tokenizer.decode(a_ids)
                     pos = window.find(text)
-                if not text or text in seen:
-                    continue
-                seen.add(text)
+                if text:
+                    offset = start + pos if pos is not None and pos >= 0 else -1
+                    candidates.setdefault(r, []).append((s.score / len(s.ids), ids, a_ids, text, offset))
+        chosen = {}
+        for r, items in candidates.items():
+            seen = set()
+            for item in sorted(items, key=lambda c: -c[0]):
+                if item[3] not in seen and len(seen) < k:
+                    seen.add(item[3])
+                    chosen.setdefault(r, []).append(item)
+        return chosen
+
+    def question_processors(self, settings):
+        procs = []
+        if settings['min_question_len']:
+            procs.append(MinLength(settings['min_question_len'], self.sep))
+        if settings['no_repeat_ngram']:
+            procs.append(NoRepeatNGram(settings['no_repeat_ngram']))
+        if settings['repetition_penalty'] and settings['repetition_penalty'] != 1:
+            procs.append(RepetitionPenalty(settings['repetition_penalty']))
+        return procs
+
+    def _add_questions(self, records, chosen, overrides):
+        settings = dict(self.question_settings, **overrides)
+        unknown = set(settings) - set(QUESTION_DEFAULTS)
+        if unknown:
+            raise TypeError('unknown question settings: %s' % ', '.join(sorted(unknown)))
+        q_inputs, q_segments, owners = [], [], []
+        for r in sorted(chosen):
+            for _, ids, a_ids, text, offset in chosen[r]:
                 q_inputs.append(ids + a_ids + [self.sep])
                 q_segments.append([0] * len(ids) + [1] * (len(a_ids) + 1))
-                owners.append((r, text, start + pos if pos is not None and pos >= 0 else -1))
+                owners.append((r, text, offset))
         if not q_inputs:
             return
-        questions = self.questions.beam_search(q_inputs, beam_size, segments=q_segments)
+        questions = self.question_decoder.beam_search(
+            q_inputs, settings['beam_size'], processors=self.question_processors(settings), segments=q_segments,
+            length_normalization=settings['length_normalization'])
         for (r, answer, pos), q in zip(owners, questions):
             ids = q.ids[:-1] if q.status == 'end' else q.ids
             records[r]['pairs'].append({'answer': answer, 'question': self.tokenizer.decode(ids),
                                         'answer_start': int(pos)})
+
+    # ------------------------------------------------------------------------------------- answer-aware
+    def questions(self, passages, answers, **question):
+        """Answer-aware generation: one question per given answer. ``answers[i]`` lists the answers of
+        ``passages[i]`` as strings or ``{'text', 'answer_start'}`` dicts (SQuAD style).
+
+        Returns per passage ``{'passage', 'status', 'pairs': [{'answer', 'answer_start', 'question', 'status'}]}``;
+        a pair's status is 'ok', 'answer_not_in_passage' or 'empty_answer'; a passage's is 'ok' or
+        'empty_passage'."""
+        if len(passages) != len(answers):
+            raise ValueError('%d passages but %d answer lists' % (len(passages), len(answers)))
+        records, chosen = [], {}
+        for r, (p, given) in enumerate(zip(passages, answers)):
+            rec = {'passage': p, 'status': 'ok', 'pairs': []}
+            records.append(rec)
+            if not isinstance(p, str) or not p.strip():
+                rec['status'] = 'empty_passage'
+                continue
+            windows = self.windows(p)
+            for a in given:
+                text, start = (a, None) if isinstance(a, str) else (a.get('text', ''), a.get('answer_start'))
+                pair = {'answer': text, 'answer_start': -1, 'question': None, 'status': 'ok'}
+                if not text or not text.strip():
+                    pair['status'] = 'empty_answer'
+                elif start is None or p[int(start):int(start) + len(text)] != text:
+                    start = p.find(text)
+                if pair['status'] == 'ok' and (start is None or start < 0):
+                    pair['status'] = 'answer_not_in_passage'
+                if pair['status'] == 'ok':
+                    start = int(start)
+                    pair['answer_start'] = start
+                    w_start, window = next(((ws, w) for ws, w in windows if ws <= start < ws + len(w)),
+                                           windows[-1])
+                    if start + len(text) > w_start + len(window):  # across a window edge: centre a window on it
+                        w_start = max(0, start - (self.max_p_len - 2 - len(text)) // 2)
+                        window = p[w_start:w_start + self.max_p_len - 2]
+                    ids = self.tokenizer.encode(window, maxlen=self.max_p_len)[0]
+                    a_ids = self.tokenizer.encode(text, maxlen=self.max_a_len)[0][1:-1]
+                    chosen.setdefault(r, []).append((0.0, ids, a_ids, text, start))
+                rec['pairs'].append(pair)
+        pending = {r: [p for p in records[r]['pairs'] if p['status'] == 'ok'] for r in chosen}
+        tmp = [{'pairs': []} for _ in records]
+        self._add_questions(tmp, chosen, question)
+        for r, pairs in pending.items():
+            for pair, made in zip(pairs, tmp[r]['pairs']):
+                pair['question'] = made['question']
+        return records
+
+
+def shipped_generator_dir():
+    """The generator shipped as package data (``bert4keras_ext/assets/qa_generator``)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'assets', 'qa_generator')
+    if not os.path.isfile(os.path.join(path, 'bert_config.json')):
+        raise FileNotFoundError('no generator is shipped with this installation (%s is missing): pass a '
+                                'checkpoint directory (python -m tasks.qa_generation writes one)' % path)
+    return path
 
 
 def _fill_unknown(mapping, n_chars):

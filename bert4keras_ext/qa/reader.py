@@ -202,8 +202,10 @@ class Reader:
         return directory
 
     @classmethod
-    def load(cls, directory):
+    def load(cls, directory=None):
+        """A directory written by :meth:`save`; ``None``: the reader shipped with the package."""
         from bert4keras.tokenizers import Tokenizer
+        directory = directory or shipped_reader_dir()
         missing = [f for f in ('reader.weights.h5', 'bert_config.json', 'vocab.txt', 'reader_config.json')
                    if not os.path.isfile(os.path.join(directory, f))]
         if missing:
@@ -213,3 +215,15 @@ class Reader:
         model = build_reader(os.path.join(directory, 'bert_config.json'))
         model.load_weights(os.path.join(directory, 'reader.weights.h5'))
         return cls(model, Tokenizer(os.path.join(directory, 'vocab.txt'), do_lower_case=True), **settings)
+
+
+def shipped_reader_dir(required=True):
+    """The reader shipped as package data (``bert4keras_ext/assets/qa_reader``); None (or an error when
+    ``required``) when this installation has none."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'assets', 'qa_reader')
+    if os.path.isfile(os.path.join(path, 'reader.weights.h5')):
+        return path
+    if required:
+        raise FileNotFoundError('no reader is shipped with this installation (%s is missing): pass a reader '
+                                'directory (python -m tasks.qa_generation writes one)' % path)
+    return None

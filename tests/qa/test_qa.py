@@ -68,11 +68,17 @@ def test_cli_files_stdin_and_bad_json(generator_dir, tmp_path, capsys, monkeypat
     cli.main(['generate', '--checkpoint', generator_dir, '--input', str(src), '--output', str(out), '--answers', '2'])
     lines = [json.loads(x) for x in out.read_text(encoding='utf-8').splitlines()]
     assert [r['status'] for r in lines][1] == 'empty_passage' and len(lines) == 2
-    assert 'passages/s' in capsys.readouterr().err
+    assert 'records/s' in capsys.readouterr().err
     bad = tmp_path / 'bad.jsonl'
-    bad.write_text('{"passage": "好"}\n{"passage": \n', encoding='utf-8')
-    with pytest.raises(SystemExit, match=r'bad.jsonl line 2: invalid JSON'):
-        cli.main(['generate', '--checkpoint', generator_dir, '--input', str(bad)])
+    bad.write_text('{"passage": "好"}\n{"passage": \n[1, 2]\n{"passage": "的一", "answers": [3]}\n',
+                   encoding='utf-8')
+    cli.main(['generate', '--checkpoint', generator_dir, '--input', str(bad), '--output', str(out)])
+    lines = [json.loads(x) for x in out.read_text(encoding='utf-8').splitlines()]
+    assert [r['line'] for r in lines] == [1, 2, 3, 4]  # every record answered, in order
+    assert lines[0]['status'] in ('ok', 'no_answer') and lines[1]['status'].startswith('malformed: invalid JSON')
+    assert lines[2]['status'].startswith('malformed: expected') and '"answers"' in lines[3]['status']
+    with pytest.raises(SystemExit, match=r'^error: input file .*missing.txt does not exist$'):
+        cli.main(['generate', '--checkpoint', generator_dir, '--input', str(tmp_path / 'missing.txt')])
     import io
     monkeypatch.setattr('sys.stdin', io.StringIO(''.join(CHARS[:10]) + '\n'))
     cli.main(['generate', '--checkpoint', generator_dir, '--input', '-', '--output', '-', '--answers', '1'])
@@ -104,3 +110,46 @@ class _FakeModel:
 
     def get_layer(self, name):
         return self._Layer()
+
+
+def test_k_answers_per_passage_not_per_window(generator):
+    long = ''.join(CHARS) * 4  # several windows
+    assert len(generator.windows(long)) > 2
+    rec = generator.generate([long], k=2, seed=0)[0]
+    assert len(rec['pairs']) <= 2 and len({p['answer'] for p in rec['pairs']}) == len(rec['pairs'])
+    with pytest.raises(ValueError, match='k .* must be >= 1'):
+        generator.generate([long], k=0)
+
+
+def test_windows_cover_the_passage_with_offsets(generator):
+    text = '的一是在。不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说'
+    windows = generator.windows(text)
+    assert ''.join(w for _, w in windows) == text
+    assert all(text[s:s + len(w)] == w for s, w in windows)
+
+
+def test_answer_aware_questions_one_per_answer(generator):
+    passage = ''.join(CHARS[:14])
+    answers = [[CHARS[2] + CHARS[3], {'text': CHARS[5], 'answer_start': 5}, '不在这里的答案', ''], []]
+    recs = generator.questions([passage, ''], answers)
+    pairs = recs[0]['pairs']
+    assert [p['status'] for p in pairs] == ['ok', 'ok', 'answer_not_in_passage', 'empty_answer']
+    assert pairs[0]['answer_start'] == 2 and pairs[1]['answer_start'] == 5
+    assert all(isinstance(p['question'], str) for p in pairs[:2]) and pairs[2]['question'] is None
+    assert recs[1]['status'] == 'empty_passage'
+    with pytest.raises(ValueError, match='2 passages but 1 answer lists'):
+        generator.questions(['a', 'b'], [[]])
+
+
+def test_question_decoding_never_repeats_a_bigram(generator):
+    """With the default no-repeat bigram rule a character cannot appear three times in a row ("日日日")."""
+    rng = np.random.RandomState(5)
+    recs = generator.generate([random_text(rng, 14) for _ in range(6)], k=3, seed=1)
+    questions = [p['question'] for r in recs for p in r['pairs']]
+    assert questions
+    for q in questions:
+        chars = list(q.replace(' ', ''))
+        grams = list(zip(chars, chars[1:]))
+        assert len(grams) == len(set(grams)), q
+    with pytest.raises(TypeError, match='unknown question settings: beams'):
+        generator.generate(['的一是在不了'], k=1, beams=2)
