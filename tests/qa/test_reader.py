@@ -1,5 +1,3 @@
-import os
-
 import numpy as np
 import pytest
 
@@ -62,3 +60,34 @@ def test_token_spans_and_bad_input(trained):
     assert [o['status'] for o in out] == ['empty_input', 'empty_input']
     with pytest.raises(ValueError, match='2 passages for 1 questions'):
         trained.answer(['a', 'b'], ['c'])
+
+
+def test_round_trip_filter_keeps_pairs_the_reader_agrees_with(trained):
+    from bert4keras_ext.qa.filter import RoundTripFilter
+    passage = marked_examples(1, 3)[0]['passage']
+    other = next(c for c in passage if c != '是')
+    records = [{'passage': passage, 'pairs': [{'answer': '是', 'question': '什么？'},
+                                              {'answer': other, 'question': '什么？'},
+                                              {'answer': '是', 'question': None}]}]
+    kept, total = RoundTripFilter(trained, threshold=1.0).apply(records)
+    pairs = records[0]['pairs']
+    assert (kept, total) == (1, 2)
+    assert pairs[0]['kept'] and not pairs[1]['kept'] and 'kept' not in pairs[2]
+    assert pairs[1]['reader_answer'] == '是' and pairs[1]['roundtrip_f1'] == 0.0
+    with pytest.raises(ValueError, match='threshold'):
+        RoundTripFilter(trained, threshold=2)
+
+
+def test_answer_verb_reads_json_lines_with_per_line_status(trained, tiny_dir, tmp_path, capsys):
+    import json
+    from bert4keras_ext.qa import cli
+    directory = trained.save(str(tmp_path / 'reader'), tiny_dir + '/bert_config.json')
+    src = tmp_path / 'q.jsonl'
+    e = marked_examples(1, 4)[0]
+    src.write_text('\n'.join([json.dumps({'passage': e['passage'], 'question': '什么？'}, ensure_ascii=False),
+                              json.dumps({'passage': e['passage']}), '{oops']) + '\n', encoding='utf-8')
+    cli.main(['answer', '--reader', directory, '--input', str(src), '--output', '-'])
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines[0]['answer'] == '是' and lines[0]['status'] == 'ok'
+    assert lines[1]['status'] == 'malformed: no "question" string'
+    assert lines[2]['status'].startswith('malformed: invalid JSON')
