@@ -46,6 +46,9 @@ def parser(description, default_output):
     p.add_argument('--config_path', default=None, help='bert_config.json of a Google-format checkpoint')
     p.add_argument('--checkpoint_path', default=None, help='bert_model.ckpt prefix of that checkpoint')
     p.add_argument('--dict_path', default=None, help='vocab.txt of that checkpoint')
+    p.add_argument('--deterministic', action='store_true',
+                   help='TensorFlow op determinism: the same seed gives the same numbers on any machine of this '
+                   'kind (slower; used for the recorded full runs)')
     p.add_argument('--strategy', default='default', choices=['default', 'mirrored', 'multiworker'],
                    help='tf.distribute strategy (multiworker reads TF_CONFIG)')
     return p
@@ -89,6 +92,8 @@ class Context:
 
 
 def start(args):
+    if getattr(args, 'deterministic', False):
+        tf.config.experimental.enable_op_determinism()
     os.makedirs(args.output_dir, exist_ok=True)
     ctx = Context(args)
     ctx.seed(args.seed)
@@ -188,14 +193,32 @@ class Report:
 
     def write(self):
         self.results['seconds'] = round(time.time() - self.ctx.started, 1)
+        self.results['commit'] = package_commit()
         with open(self.ctx.path('results.json'), 'w', encoding='utf-8') as f:
             json.dump(self.results, f, indent=2, ensure_ascii=False, default=_jsonable)
-        md = ['## ' + self.title, '', 'Command: `%s` (%.0f s)' % (self.results['command'], self.results['seconds']),
+        md = ['## ' + self.title, '',
+              'Command: `%s` (%.0f s wall time), package commit `%s`.' % (self.results['command'],
+                                                                         self.results['seconds'],
+                                                                         self.results['commit']),
               ''] + [s + '\n' for s in self.sections]
         with open(self.ctx.path('summary.md'), 'w', encoding='utf-8') as f:
             f.write('\n'.join(md))
         print('\n'.join(md))
         return self.ctx.path('summary.md')
+
+
+def package_commit():
+    """The git commit of this checkout (``+dirty`` when tracked files differ from it), or 'unknown'."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(['git', 'rev-parse', '--short=12', 'HEAD'], cwd=root, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return 'unknown'
+    return (head + ('+dirty' if dirty else '')) if head else 'unknown'
 
 
 def _jsonable(x):

@@ -20,6 +20,7 @@ def test_task_help_lists_the_shared_options(name):
         module.main(['--help'])
     assert stop.value.code == 0
     for option in ('--quick', '--seed', '--output_dir', '--checkpoint_dir', '--config_path', '--checkpoint_path',
+                   '--deterministic',
                    '--dict_path',
                    '--strategy'):
         assert option in out.getvalue(), (name, option)

@@ -1,0 +1,47 @@
+"""tasks.report: README sections generated from results/, failing on a missing results file."""
+import json
+
+import pytest
+
+from tasks import report
+
+
+def write_run(folder, name, commit='abc123'):
+    d = folder / name
+    d.mkdir(parents=True)
+    (d / 'results.json').write_text(json.dumps({'commit': commit, 'seconds': 12.5}), encoding='utf-8')
+    (d / 'summary.md').write_text('## Title\n\nCommand: `x`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![plot](curve.png)\n',
+                                  encoding='utf-8')
+
+
+def test_sections_name_their_commit_and_fix_plot_paths(tmp_path):
+    write_run(tmp_path, 'flooding')
+    text = report.section(str(tmp_path), 'flooding', 'Article 6: flooding')
+    assert text.startswith('### Article 6: flooding') and 'package commit `abc123`' in text
+    assert '| 1 | 2 |' in text and '## Title' not in text
+    assert '](' in text and text.count('curve.png') == 1 and 'flooding/curve.png)' in text
+
+
+def test_missing_results_fail_and_name_the_file(tmp_path, capsys):
+    write_run(tmp_path, 'flooding')
+    with pytest.raises(report.MissingResults, match=r'missing .*theseus/results.json.*python -m tasks.theseus'):
+        report.render(str(tmp_path), [('flooding', 'A6'), ('theseus', 'A3')])
+    readme = tmp_path / 'README.md'
+    readme.write_text('x\n%s\nold\n%s\ny\n' % (report.BEGIN, report.END), encoding='utf-8')
+    assert report.main(['--results_dir', str(tmp_path), '--readme', str(readme)]) == 1
+    assert 'error: missing' in capsys.readouterr().err
+    assert 'old' in readme.read_text(encoding='utf-8')  # nothing half-written
+
+
+def test_replace_between_markers_and_check(tmp_path, monkeypatch):
+    for name, _ in report.ARTICLES:
+        write_run(tmp_path, name)
+    readme = tmp_path / 'README.md'
+    readme.write_text('intro\n%s\nstale\n%s\noutro\n' % (report.BEGIN, report.END), encoding='utf-8')
+    args = ['--results_dir', str(tmp_path), '--readme', str(readme)]
+    assert report.main(args + ['--check']) == 1
+    assert report.main(args) == 0
+    text = readme.read_text(encoding='utf-8')
+    assert text.startswith('intro\n') and text.endswith('outro\n') and 'stale' not in text
+    assert text.count('### Article') == 8
+    assert report.main(args + ['--check']) == 0
