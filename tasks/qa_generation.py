@@ -1,104 +1,180 @@
 """Article 5 (kexue.fm/archives/7630): a BERT (UniLM) that reads a passage and writes answer + question pairs,
-with answers constrained to passage spans. Trains the generator, then compares span-constrained with free
-(the article's) answer sampling, and our batched cached decoder with stock bert4keras decoding, on held-out
-passages.
+with answers constrained to passage spans; plus the extractive reader that filters the pairs by round trip.
 
-Default data (no download): SYNTHETIC pairs from People's Daily — the answer is a tagged person/place/organisation/
-time/number, the question is its clause with the entity replaced by 谁/哪里/哪个机构/什么时候/多少. Real data:
---train_data/--valid_data in SQuAD/CMRC2018 or WebQA/SogouQA format.
+Training data: the CMRC2018 trial set copied in data/cmrc2018 (CC BY-SA 4.0; every fifth passage held out, never
+trained on) plus SYNTHETIC People's Daily pairs (the answer a tagged person/place/organisation/time/number, the
+question its clause with the entity replaced by 谁/哪里/哪个机构/什么时候/多少). Evaluation on the held-out CMRC2018
+passages: answer-aware question BLEU-4 / ROUGE-L against the gold questions, degenerate and distinct question
+shares, answer span validity and length, the reader's EM/F1 on the gold questions, the round-trip filter's kept
+share and the quality of kept vs dropped pairs, throughput against stock bert4keras decoding on the same model.
+
+--export DIR writes the generator and the reader to DIR/qa_generator and DIR/qa_reader (the shipped models are
+made by `python -m tasks.qa_generation --export bert4keras_ext/assets`).
 """
-import bert4keras_ext  # noqa: F401
+import json
 import os
+import shutil
 import time
 
-from tasks import experiment
-from bert4keras_ext.data import train_valid_test_split
+import bert4keras_ext  # noqa: F401
 from bert4keras_ext.qa import model as qa_model
-from bert4keras_ext.qa.data import group_by_passage, load_examples, synthetic_peoples_daily
-from bert4keras_ext.qa.evaluate import evaluate
+from bert4keras_ext.qa.data import cmrc_split, from_squad, synthetic_peoples_daily
+from bert4keras_ext.qa.evaluate import answer_aware_scores, answer_lengths, evaluate, question_quality
+from bert4keras_ext.qa.filter import RoundTripFilter
 from bert4keras_ext.qa.generator import QAGenerator
+from bert4keras_ext.qa.reader import Reader, build_reader
+from tasks import experiment
 from tasks.baselines import stock_generate
 
-COLUMNS = ['answer_validity', 'answer_em', 'answer_f1', 'question_bleu4', 'question_rouge_l', 'distinct_1',
-           'distinct_2', 'pairs_per_passage', 'passages_per_second']
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CMRC = os.path.join(ROOT, 'data', 'cmrc2018', 'cmrc2018_trial.json')
+
+
+def options():
+    p = experiment.parser(__doc__, 'qa_generation')
+    p.add_argument('--cmrc', default=CMRC, help='the CMRC2018 (SQuAD-style) JSON file to train and evaluate on')
+    p.add_argument('--synthetic', type=int, default=None,
+                   help='synthetic People\'s Daily training pairs (default 20000; quick 200)')
+    p.add_argument('--steps', type=int, default=None, help='generator training steps (default 6000; quick 60)')
+    p.add_argument('--reader_epochs', type=int, default=None, help='reader epochs (default 4; quick 1)')
+    p.add_argument('--batch_size', type=int, default=16, help='sequences per training step')
+    p.add_argument('--max_p_len', type=int, default=128, help='passage tokens of a window')
+    p.add_argument('--max_a_len', type=int, default=16, help='answer tokens at most')
+    p.add_argument('--max_q_len', type=int, default=32, help='question tokens at most')
+    p.add_argument('--reader_maxlen', type=int, default=256, help='question + passage tokens of the reader')
+    p.add_argument('--answers', type=int, default=4, help='answers (pairs) per passage in free generation')
+    p.add_argument('--filter_threshold', type=float, default=0.5, help='round-trip character F1 to keep a pair')
+    p.add_argument('--stock_passages', type=int, default=None, help='passages timed with stock bert4keras '
+                   '(default 10; quick 2)')
+    p.add_argument('--export', default=None, metavar='DIR', help='also write DIR/qa_generator and DIR/qa_reader')
+    return p
+
+
+def load_data(args):
+    with open(args.cmrc, encoding='utf-8') as f:
+        root = json.load(f)
+    train_paras, held_paras = cmrc_split(root)
+    train = from_squad(train_paras, args.max_p_len - 2)
+    n_synthetic = args.synthetic if args.synthetic is not None else (200 if args.quick else 20000)
+    synthetic = synthetic_peoples_daily(max_len=args.max_p_len - 2, limit=n_synthetic) if n_synthetic else []
+    if args.quick:
+        held_paras = held_paras[:6]
+    return train, synthetic, held_paras
+
+
+def gold_pairs(paragraphs):
+    """``(passages, [[{'text', 'answer_start', 'question'}]])`` of held-out paragraphs (every question)."""
+    passages, golds = [], []
+    for para in paragraphs:
+        passages.append(para['context'])
+        golds.append([{'text': qa['answers'][0]['text'], 'answer_start': qa['answers'][0]['answer_start'],
+                       'question': qa['question']} for qa in para['qas'] if qa['answers']])
+    return passages, golds
+
+
+def train_generator(args, paths, examples, lengths):
+    transformer, train_model, tokenizer, tokens = qa_model.build(*paths)
+    steps = args.steps or (60 if args.quick else 6000)
+    history = qa_model.train(train_model, tokenizer, examples, steps=steps, batch_size=args.batch_size,
+                             lengths=lengths, seed=args.seed, verbose=1)
+    return transformer, tokenizer, tokens, history, steps
+
+
+def train_reader(args, paths, train, held_examples):
+    from bert4keras.tokenizers import Tokenizer
+    reader = Reader(build_reader(paths[0], paths[1]), Tokenizer(paths[2], do_lower_case=True),
+                    maxlen=args.reader_maxlen)
+    epochs = args.reader_epochs or (1 if args.quick else 4)
+    reader.fit(train, epochs=epochs, batch_size=args.batch_size, seed=args.seed, verbose=1)
+    return reader, reader.evaluate(held_examples), epochs
 
 
 def main(argv=None):
-    p = experiment.parser(__doc__, 'qa_generation')
-    p.add_argument('--train_data', default=None, help='SQuAD/CMRC JSON or WebQA/SogouQA JSON for training; '
-                   'default: synthetic People\'s Daily pairs')
-    p.add_argument('--valid_data', default=None, help='held-out data in the same format (with --train_data)')
-    p.add_argument('--steps', type=int, default=None, help='training steps (default 3000; quick 120)')
-    p.add_argument('--batch_size', type=int, default=16, help='sequences per training step')
-    p.add_argument('--max_p_len', type=int, default=96, help='passage tokens kept')
-    p.add_argument('--max_a_len', type=int, default=12, help='answer tokens at most')
-    p.add_argument('--max_q_len', type=int, default=32, help='question tokens at most')
-    p.add_argument('--answers', type=int, default=4, help='answers sampled per passage')
-    p.add_argument('--eval_passages', type=int, default=None, help='held-out passages (default 300; quick 40)')
-    p.add_argument('--stock_passages', type=int, default=None, help='passages timed with stock bert4keras')
-    args = p.parse_args(argv)
+    args = options().parse_args(argv)
     ctx = experiment.start(args)
-    steps = args.steps or (120 if args.quick else 3000)
-    n_eval = args.eval_passages or (40 if args.quick else 300)
-    n_stock = args.stock_passages or (5 if args.quick else 20)
     lengths = (args.max_p_len, args.max_a_len, args.max_q_len)
-    if args.train_data:
-        train = load_examples(args.train_data, args.max_p_len - 2)
-        valid = load_examples(args.valid_data, args.max_p_len - 2) if args.valid_data else []
-        source = os.path.basename(args.train_data)
-        if not valid:
-            train, valid, _ = train_valid_test_split(train, seed=args.seed, valid=0.1, test=0)
-    else:
-        examples = synthetic_peoples_daily(max_len=args.max_p_len - 2, limit=60000)
-        train, valid, _ = train_valid_test_split(examples, seed=args.seed, valid=3000, test=0)
-        source = "People's Daily, SYNTHETIC entity questions"
-    passages, references = group_by_passage(valid)
-    passages, references = passages[:n_eval], references[:n_eval]
-
-    config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
+    train, synthetic, held_paras = load_data(args)
+    passages, golds = gold_pairs(held_paras)
+    held_examples = [dict(passage=p, answer=g['text'], answer_start=g['answer_start'], question=g['question'])
+                     for p, gs in zip(passages, golds) for g in gs]
+    paths = experiment.bert_paths(args)
     ctx.seed(args.seed)
-    transformer, train_model, tokenizer, tokens = qa_model.build(config_path, checkpoint_path, dict_path)
-    history = qa_model.train(train_model, tokenizer, train, steps=steps, batch_size=args.batch_size,
-                             lengths=lengths, seed=args.seed)
-    gen_dir = qa_model.save(transformer, ctx.path('generator'), tokens,
-                            {'max_p_len': lengths[0], 'max_a_len': lengths[1], 'max_q_len': lengths[2]})
-    generator = QAGenerator(transformer.model, tokenizer, *lengths)
-    generator.generate(passages[:2], k=args.answers, seed=args.seed)  # trace the compiled steps once
 
-    rows, results = [], {}
-    for name, constrained in (('span-constrained answers (ours)', True), ('free answers (article)', False)):
-        t = time.time()
-        records = generator.generate(passages, k=args.answers, constrained=constrained, seed=args.seed)
-        scores = evaluate(records, references, seconds=time.time() - t)
-        results[name] = {'scores': scores, 'examples': records[:5]}
-        rows.append([name] + ['%.3f' % scores[c] for c in COLUMNS])
-    t = time.time()
-    stock_records = stock_generate(transformer.model, tokenizer, passages[:n_stock], k=args.answers,
-                                   max_p_len=lengths[0], max_a_len=lengths[1], max_q_len=lengths[2],
-                                   seed=args.seed)
-    stock_scores = evaluate(stock_records, references[:n_stock], seconds=time.time() - t)
-    rows.append(['stock bert4keras decoder, free answers (%d passages)' % n_stock] +
-                ['%.3f' % stock_scores[c] for c in COLUMNS])
-    results['stock'] = stock_scores
-    ratio = results['free answers (article)']['scores']['passages_per_second'] / stock_scores['passages_per_second']
+    transformer, tokenizer, tokens, history, steps = train_generator(args, paths, train + synthetic, lengths)
+    settings = {'max_p_len': lengths[0], 'max_a_len': lengths[1], 'max_q_len': lengths[2]}
+    gen_dir = qa_model.save(transformer, ctx.path('generator'), tokens, settings)
+    generator = QAGenerator.load(gen_dir)
+    reader, reader_scores, reader_epochs = train_reader(args, paths, train, held_examples)
+    reader_dir = reader.save(ctx.path('reader'), paths[0])
 
     report = experiment.Report(ctx, 'Article 5: passage -> answer + question generation')
-    report.add('results', results)
-    report.add('train', {'examples': len(train), 'steps': steps, 'final_loss': history.history['loss'][-1]})
-    report.table('%s: %d training pairs, %d steps; %d held-out passages' % (source, len(train), steps, len(passages)),
-                 ['decoding'] + COLUMNS, rows,
-                 note='Generation throughput, our batched cached decoder vs stock bert4keras on the same model and '
-                      'the same (free-answer) procedure: **%.1fx** passages/s. Generator checkpoint: `%s`; try '
-                      '`python -m bert4keras_ext.qa generate --checkpoint %s --input passages.txt`.'
-                      % (ratio, gen_dir, gen_dir))
-    shown = results['span-constrained answers (ours)']['examples']
-    lines = ['| passage (start) | answer | question |', '|---|---|---|']
-    for rec in shown:
-        for pair in rec['pairs'][:2]:
-            lines.append('| %s… | %s | %s |' % (rec['passage'][:40].replace('|', ' '), pair['answer'],
-                                                pair['question']))
-    report.text('Generated examples (span-constrained):\n\n' + '\n'.join(lines))
+    report.add('train', {'cmrc_examples': len(train), 'synthetic_examples': len(synthetic), 'generator_steps': steps,
+                         'final_loss': float(history.history['loss'][-1]), 'reader_epochs': reader_epochs})
+    # answer-aware questions against the gold questions
+    generator.questions(passages[:1], [[golds[0][0]]])  # trace the compiled steps once
+    aware = generator.questions(passages, [[{'text': g['text'], 'answer_start': g['answer_start']} for g in gs]
+                                           for gs in golds])
+    aware_scores = answer_aware_scores(aware, [g['question'] for gs in golds for g in gs])
+    # free generation, with the round-trip filter
+    start = time.time()
+    free = generator.generate(passages, k=args.answers, seed=args.seed)
+    seconds = time.time() - start
+    free_scores = evaluate(free, [[(g['text'], g['question']) for g in gs] for gs in golds], seconds=seconds)
+    free_scores.update(question_quality([p['question'] for r in free for p in r['pairs']]))
+    free_scores.update(answer_lengths(free))
+    kept, total = RoundTripFilter(reader, args.filter_threshold).apply(free)
+    split = {name: [dict(r, pairs=[p for p in r['pairs'] if p.get('kept') == want]) for r in free]
+             for name, want in (('kept', True), ('dropped', False))}
+    refs = [[(g['text'], g['question']) for g in gs] for gs in golds]
+    filtered = {name: evaluate(recs, refs) for name, recs in split.items()}
+    # throughput against stock bert4keras on the same model
+    n_stock = args.stock_passages or (2 if args.quick else 10)
+    start = time.time()
+    stock_generate(transformer.model, tokenizer, passages[:n_stock], k=args.answers, max_p_len=lengths[0],
+                   max_a_len=lengths[1], max_q_len=lengths[2], seed=args.seed)
+    stock_rate = n_stock / (time.time() - start)
+    report.add('answer_aware', aware_scores)
+    report.add('free', free_scores)
+    report.add('round_trip', {'kept': kept, 'total': total, 'threshold': args.filter_threshold, **filtered})
+    report.add('reader', reader_scores)
+    report.add('throughput', {'ours_passages_per_s': free_scores['passages_per_second'],
+                              'stock_passages_per_s': stock_rate})
+    report.add('examples', free[:10])
+    report.table('Held-out CMRC2018 passages: %d passages, %d gold questions' % (len(passages), len(held_examples)),
+                 ['measure', 'value', 'target (issue #20)'],
+                 [['answer-aware question ROUGE-L (char)', '%.3f' % aware_scores['question_rouge_l'], '>= 0.30'],
+                  ['answer-aware question BLEU-4 (char)', '%.3f' % aware_scores['question_bleu4'], ''],
+                  ['degenerate questions (free generation)', '%.1f%%' % (100 * free_scores['degenerate_share']),
+                   '<= 2%'],
+                  ['distinct questions (free generation)', '%.1f%%' % (100 * free_scores['distinct_share']),
+                   '>= 80%'],
+                  ['mean answer length (chars)', '%.2f' % free_scores['mean_answer_length'], '>= 2'],
+                  ['answer span validity', '%.1f%%' % (100 * free_scores['answer_validity']), '100%'],
+                  ['reader EM / F1 on gold questions', '%.3f / %.3f' % (reader_scores['em'], reader_scores['f1']),
+                   'reported'],
+                  ['round trip: kept pairs', '%d of %d (%.0f%%)' % (kept, total, 100 * kept / max(total, 1)),
+                   'reported'],
+                  ['throughput, ours / stock bert4keras', '%.2f / %.3f passages/s (%.1fx)' % (
+                      free_scores['passages_per_second'], stock_rate,
+                      free_scores['passages_per_second'] / stock_rate), '>= 20x']])
+    report.table('Kept vs dropped pairs (round-trip filter, threshold %.2f): quality against the gold pairs'
+                 % args.filter_threshold, ['pairs', 'answer F1', 'question ROUGE-L', 'question BLEU-4'],
+                 [[name, '%.3f' % s['answer_f1'], '%.3f' % s['question_rouge_l'], '%.3f' % s['question_bleu4']]
+                  for name, s in filtered.items()])
+    lines = ['| passage (start) | answer | question | kept |', '|---|---|---|---|']
+    for rec in free[:10]:
+        for pair in rec['pairs'][:1]:
+            lines.append('| %s… | %s | %s | %s |' % (rec['passage'][:30].replace('|', ' '), pair['answer'],
+                                                     pair['question'], 'yes' if pair.get('kept') else 'no'))
+    report.text('Ten fresh examples (held-out passages, free generation):\n\n' + '\n'.join(lines))
+    if args.export:
+        for src, name in ((gen_dir, 'qa_generator'), (reader_dir, 'qa_reader')):
+            target = os.path.join(args.export, name)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(src, target)
+        report.text('Exported to `%s` (qa_generator, qa_reader).' % args.export)
     report.write()
+    return report.results
 
 
 if __name__ == '__main__':

@@ -115,3 +115,25 @@ def test_every_option_has_help_and_one_default(name, monkeypatch):
     assert '(default: None)' not in text and 'base random seed (default: 0)' in text
     for block in text.split('\n  -')[1:]:
         assert block.count('(default') + block.count('default:') <= 2 and block.count('(default:') <= 1, block
+
+
+def test_qa_generation_pipeline_on_a_tiny_checkpoint(tmp_path):
+    """The whole article-5 pipeline (generator, reader, filter, benchmark figures, export) runs and its exported
+    models load through the CLI's loaders."""
+    from bert4keras_ext.checkpoints import make_tiny_checkpoint, tiny_vocab
+    from bert4keras_ext.qa.generator import QAGenerator
+    from bert4keras_ext.qa.reader import Reader
+    from tasks import qa_generation
+    from tests.conftest import TINY
+    ckpt = make_tiny_checkpoint(str(tmp_path / 'ckpt'), vocab=tiny_vocab(size=40), seed=1,
+                                **dict(TINY, max_position_embeddings=64))
+    out = qa_generation.main(['--quick', '--checkpoint_dir', ckpt, '--output_dir', str(tmp_path / 'out'),
+                              '--max_p_len', '24', '--max_a_len', '6', '--max_q_len', '8', '--reader_maxlen', '40',
+                              '--synthetic', '50', '--steps', '4', '--stock_passages', '1',
+                              '--export', str(tmp_path / 'assets')])
+    assert out['free']['answer_validity'] == 1.0  # span-constrained, whatever the model's quality
+    assert 0 <= out['answer_aware']['degenerate_share'] <= 1 and out['round_trip']['total'] > 0
+    assert out['throughput']['ours_passages_per_s'] > 0 and len(out['examples']) == 6
+    generator = QAGenerator.load(str(tmp_path / 'assets' / 'qa_generator'))
+    reader = Reader.load(str(tmp_path / 'assets' / 'qa_reader'))
+    assert generator.max_p_len == 24 and reader.maxlen == 40

@@ -25,9 +25,10 @@ def from_squad(records, max_len):
                 else para['context'].find(ans['text'])
             if start < 0:
                 continue
-            window, _ = window_around(para['context'], start, len(ans['text']), max_len)
-            if window and ans['text'] and ans['text'] in window:
-                out.append({'passage': window, 'answer': ans['text'], 'question': qa['question']})
+            window, offset = window_around(para['context'], start, len(ans['text']), max_len)
+            if window and ans['text'] and window[offset:offset + len(ans['text'])] == ans['text']:
+                out.append({'passage': window, 'answer': ans['text'], 'question': qa['question'],
+                            'answer_start': offset})
     return out
 
 
@@ -83,9 +84,9 @@ def synthetic_peoples_daily(max_len=96, limit=None):
             question = text[left:a] + QUESTION_WORDS[tag] + text[b:right] + '？'
             if len(question) < 5 or len(question) > 48:
                 continue
-            window, _ = window_around(text, a, b - a, max_len)
+            window, offset = window_around(text, a, b - a, max_len)
             if window:
-                out.append({'passage': window, 'answer': answer, 'question': question})
+                out.append({'passage': window, 'answer': answer, 'question': question, 'answer_start': offset})
                 if limit and len(out) >= limit:
                     return out
     return out

@@ -1,4 +1,6 @@
 """Scores for generated QA pairs against the reference pairs of the same passages."""
+import re
+
 import numpy as np
 
 from bert4keras_ext import metrics
@@ -36,4 +38,54 @@ def evaluate(records, references, seconds=None):
     }
     if seconds:
         out['passages_per_second'] = len(records) / seconds
+    return out
+
+
+QUESTION_MARKERS = ('？', '?', '什么', '谁', '哪', '几', '多少', '怎么', '怎样', '如何', '为什么', '为何', '是否', '吗',
+                    '呢', '何')
+
+
+def degeneration(question):
+    """Why a generated question is degenerate ('empty', 'repeated_char': a character three times in a row,
+    'no_question_form': no question mark or question word), or None when it is not."""
+    q = (question or '').replace(' ', '')
+    if not q:
+        return 'empty'
+    if re.search(r'(.)\1\1', q):
+        return 'repeated_char'
+    if not any(m in q for m in QUESTION_MARKERS):
+        return 'no_question_form'
+    return None
+
+
+def question_quality(questions):
+    """Degenerate share (and its kinds), distinct share and length statistics of a list of questions."""
+    kinds = [degeneration(q) for q in questions]
+    n = max(len(questions), 1)
+    return {'questions': len(questions),
+            'degenerate_share': sum(k is not None for k in kinds) / n,
+            'degenerate_kinds': {k: kinds.count(k) for k in sorted(set(kinds) - {None})},
+            'distinct_share': len(set(questions)) / n,
+            'mean_length': float(np.mean([len(q) for q in questions])) if questions else 0.0}
+
+
+def answer_lengths(records):
+    """Mean answer length in characters and the histogram ``{1: n, 2: n, ..., '10+': n}`` of a generation run."""
+    lengths = [len(p['answer']) for r in records for p in r['pairs']]
+    hist = {}
+    for n in lengths:
+        key = str(n) if n < 10 else '10+'
+        hist[key] = hist.get(key, 0) + 1
+    return {'mean_answer_length': float(np.mean(lengths)) if lengths else 0.0, 'answer_length_histogram': hist}
+
+
+def answer_aware_scores(records, gold_questions):
+    """BLEU-4 / ROUGE-L (characters) of answer-aware questions against the gold questions (one per pair, in
+    order), plus the question quality of what was generated."""
+    made = [p['question'] for r in records for p in r['pairs'] if p['status'] == 'ok']
+    if len(made) != len(gold_questions):
+        raise ValueError('%d generated questions for %d gold questions' % (len(made), len(gold_questions)))
+    out = {'question_bleu4': float(np.mean([metrics.bleu4(q, g) for q, g in zip(made, gold_questions)])),
+           'question_rouge_l': float(np.mean([metrics.rouge_l(q, g) for q, g in zip(made, gold_questions)]))}
+    out.update(question_quality(made))
     return out

@@ -58,7 +58,8 @@ def test_windows_and_squad_examples():
     w, s = window_around('0123456789', 7, 2, 4)
     assert w == '6789' and w[s:s + 2] == '78'
     recs = [{'context': '北京是中国的首都。', 'qas': [{'question': '首都是?', 'answers': [{'text': '北京', 'answer_start': 0}]}]}]
-    assert from_squad(recs, 64) == [{'passage': '北京是中国的首都。', 'answer': '北京', 'question': '首都是?'}]
+    assert from_squad(recs, 64) == [{'passage': '北京是中国的首都。', 'answer': '北京', 'question': '首都是?',
+                                     'answer_start': 0}]
 
 
 def test_generation_metrics():
@@ -122,3 +123,15 @@ def test_question_decoding_never_repeats_a_bigram(generator):
         assert len(grams) == len(set(grams)), q
     with pytest.raises(TypeError, match='unknown question settings: beams'):
         generator.generate(['的一是在不了'], k=1, beams=2)
+
+
+def test_degenerate_questions_and_quality():
+    from bert4keras_ext.qa.evaluate import answer_lengths, degeneration, question_quality
+    assert degeneration('') == 'empty' and degeneration('日日日日？') == 'repeated_char'
+    assert degeneration('“公司') == 'no_question_form' and degeneration('天问一号何时发射？') is None
+    assert degeneration('谁发明了电话') is None  # a question word is enough
+    q = question_quality(['什么时候？', '什么时候？', '谁？', '在2000000'])
+    assert q['degenerate_share'] == 0.25 and q['distinct_share'] == 0.75
+    assert q['degenerate_kinds'] == {'repeated_char': 1}
+    lengths = answer_lengths([{'pairs': [{'answer': '北京'}, {'answer': '一'}]}, {'pairs': []}])
+    assert lengths == {'mean_answer_length': 1.5, 'answer_length_histogram': {'2': 1, '1': 1}}
