@@ -56,3 +56,21 @@ def verdict(low, high, threshold=0.0):
     if high < threshold:
         return 'does not hold'
     return 'inconclusive at this scale'
+
+
+def claim_row(claim_id, text, better, worse, threshold=0.0, scale=100.0, unit='points', judge=True):
+    """A row of a claims table: the paired difference ``better - worse`` over seeds (mean [95% CI]) and the verdict
+    of docs/claims.md's rule (holds when the interval is above ``threshold``; ``judge=False``: 'reported', for a
+    comparison without a claimed direction). Values are scaled (to points)."""
+    m, s, lo, hi = paired_ci(better, worse)
+    if np.isnan(lo):
+        ci, decision = '%+.2f (1 seed: no interval)' % (m * scale), 'inconclusive at this scale'
+    else:
+        ci, decision = '%+.2f [%+.2f, %+.2f]' % (m * scale, lo * scale, hi * scale), verdict(lo, hi, threshold)
+    if not judge:
+        decision = 'reported'
+
+    return [claim_id, text, '%s %s' % (ci, unit), decision]
+
+
+CLAIM_COLUMNS = ['claim', 'comparison', 'paired difference over seeds [95% CI]', 'verdict']

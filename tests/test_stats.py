@@ -27,3 +27,10 @@ def test_bootstrap_ci_covers_the_estimate():
     assert lo < est < hi and hi - lo < 0.05 and abs(est - 0.8) < 0.03
     est, lo, hi = stats.bootstrap_ci(correct, correct)
     assert est == lo == hi == 0.0
+
+
+def test_claim_rows():
+    row = stats.claim_row('6b', 'acc', [0.80, 0.81, 0.82], [0.80, 0.81, 0.821], threshold=-0.01)
+    assert row[0] == '6b' and row[3] == 'holds' and row[2].startswith('-0.03 [')
+    assert stats.claim_row('x', 'acc', [0.5], [0.4])[3] == 'inconclusive at this scale'
+    assert stats.claim_row('x', 'acc', [0.5, 0.6], [0.4, 0.4], judge=False)[3] == 'reported'
