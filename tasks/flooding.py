@@ -115,7 +115,7 @@ def main(argv=None):
                  ['W (AdamW)', 'E (early stop)', 'F (flooding)', 'test acc (%)', 'test loss', 'b chosen'], rows,
                  note='mean ± std over %d seed(s); b from %s by validation loss.%s'
                       % (len(ctx.seeds), levels, '' if len(wds) == 2 else ' AdamW (W) arm not run.'))
-    report.table('Claims (docs/claims.md), decided by the paired 95% interval over %d seed(s)' % len(ctx.seeds),
+    report.table('Claims (docs/claims.md), decided by the paired 95%% interval over %d seed(s)' % len(ctx.seeds),
                  stats.CLAIM_COLUMNS, claims)
     plt = experiment.plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
