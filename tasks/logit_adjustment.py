@@ -9,7 +9,7 @@ import numpy as np
 
 import bert4keras_ext  # noqa: F401
 from bert4keras_ext import classification as clf, metrics
-from tasks import experiment
+from tasks import experiment, stats
 from bert4keras_ext.data.pos_words import long_tail_task
 from bert4keras_ext.losses import LogitAdjustedCrossEntropy, WeightedSoftmaxCrossEntropy, posthoc_adjust
 
@@ -46,7 +46,7 @@ def main(argv=None):
         x = clf.encode(tokenizer, [w for w, _, _ in part], args.maxlen, second=[c for _, c, _ in part])
         return x, np.array([y for _, _, y in part])
 
-    (x_tr, y_tr), (x_te, y_te) = encode(train), encode(test)
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = encode(train), encode(valid), encode(test)
     # accuracy "under the training prior": weight each test class by its training frequency
     prior_weight = prior[y_te] / np.bincount(y_te, minlength=k)[y_te]
 
@@ -60,30 +60,46 @@ def main(argv=None):
         row.update({g + '_acc': v for g, v in group_accuracy(y_te, pred_bal, groups).items()})
         return row
 
-    methods = {}
+    methods, claims_data = {}, {'erm': [], 'la': [], 'posthoc_valid_tau': [], 'loss_tau1': [], 'loss_best': []}
     sweep = {'posthoc': {t: [] for t in TAUS}, 'loss': {t: [] for t in [0.0, 1.0] + loss_taus}}
     for seed in ctx.seeds:
-        def fit(loss, x=x_tr, y=y_tr):
+        valid_logits = {}
+
+        def fit(loss, x=x_tr, y=y_tr, key=None):
             ctx.seed(seed)
             model, _ = clf.build_classifier(config_path, checkpoint_path, k)
             clf.train(model, loss, x, y, epochs=epochs, seed=seed)
+            if key is not None:
+                valid_logits[key] = clf.predict_logits(model, x_va)
             return clf.predict_logits(model, x_te)
 
         def add(name, row):
             methods.setdefault(name, []).append(row)
             print('seed %d %-22s %s' % (seed, name, {a: round(b, 4) for a, b in row.items()}), flush=True)
 
-        erm = fit(LogitAdjustedCrossEntropy(prior, tau=0.0))
+        def bacc_valid(logits):
+            return metrics.balanced_accuracy(y_va, logits.argmax(1))
+
+        erm = fit(LogitAdjustedCrossEntropy(prior, tau=0.0), key=0.0)
         add('ERM (plain CE)', evaluate(erm, lambda z: z))
         add('ERM + post-hoc (tau=1)', evaluate(posthoc_adjust(erm, prior, 1.0).numpy(), lambda z: z + np.log(prior)))
         for t in TAUS:
             sweep['posthoc'][t].append(metrics.balanced_accuracy(y_te, posthoc_adjust(erm, prior, t).numpy().argmax(1)))
+        tau_post = max(TAUS, key=lambda t: bacc_valid(posthoc_adjust(valid_logits[0.0], prior, t).numpy()))
+        claims_data['posthoc_valid_tau'].append(
+            metrics.balanced_accuracy(y_te, posthoc_adjust(erm, prior, tau_post).numpy().argmax(1)))
         sweep['loss'][0.0].append(methods['ERM (plain CE)'][-1]['balanced_acc'])
-        la = fit(LogitAdjustedCrossEntropy(prior, tau=1.0))
+        la = fit(LogitAdjustedCrossEntropy(prior, tau=1.0), key=1.0)
         add('LA loss (tau=1)', evaluate(la, lambda z: z + np.log(prior)))
         sweep['loss'][1.0].append(methods['LA loss (tau=1)'][-1]['balanced_acc'])
         for t in loss_taus:
-            sweep['loss'][t].append(metrics.balanced_accuracy(y_te, fit(LogitAdjustedCrossEntropy(prior, tau=t)).argmax(1)))
+            sweep['loss'][t].append(metrics.balanced_accuracy(
+                y_te, fit(LogitAdjustedCrossEntropy(prior, tau=t), key=t).argmax(1)))
+        best_tau = max(valid_logits, key=lambda t: bacc_valid(valid_logits[t]))
+        claims_data['erm'].append(sweep['loss'][0.0][-1])
+        claims_data['la'].append(sweep['loss'][1.0][-1])
+        claims_data['loss_tau1'].append(sweep['loss'][1.0][-1])
+        claims_data['loss_best'].append(sweep['loss'][best_tau][-1])
         add('class-weighted CE (1/p)', evaluate(fit(WeightedSoftmaxCrossEntropy.from_prior(prior)),
                                                 lambda z: z + np.log(prior)))
         rng = np.random.RandomState(seed)
@@ -93,7 +109,15 @@ def main(argv=None):
         add('balanced re-sampling', evaluate(fit(LogitAdjustedCrossEntropy(prior, tau=0.0),
                                                  x=[a[idx] for a in x_tr], y=y_tr[idx]), lambda z: z + np.log(prior)))
 
+    claims = [
+        stats.claim_row('4a', 'balanced accuracy, LA loss (τ=1) - ERM', claims_data['la'], claims_data['erm']),
+        stats.claim_row('4b', 'balanced accuracy, ERM + post-hoc (τ chosen on validation) - ERM',
+                        claims_data['posthoc_valid_tau'], claims_data['erm']),
+        stats.claim_row('4c', 'balanced accuracy, LA loss τ=1 - the τ of %s best on validation; holds above -1 point'
+                        % sorted(sweep['loss']), claims_data['loss_tau1'], claims_data['loss_best'],
+                        threshold=-0.01)]
     report = experiment.Report(ctx, 'Article 4: logit adjustment on long-tailed POS tags (People\'s Daily)')
+    report.add('claims', claims)
     report.add('tags', tags)
     report.add('train_counts', counts.tolist())
     report.add('methods', methods)
@@ -109,6 +133,8 @@ def main(argv=None):
                       'f(x) - log p(y)); last column: the other rule (argmax f(x) + log p(y) for LA-trained models, '
                       'plain argmax for ERM), scored with test classes weighted by the training prior.'
                       % len(ctx.seeds))
+    report.table('Claims (docs/claims.md), decided by the paired 95%% interval over %d seed(s)' % len(ctx.seeds),
+                 stats.CLAIM_COLUMNS, claims)
     plt = experiment.plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in sweep.items():
