@@ -8,9 +8,10 @@ import numpy as np
 import tensorflow as tf
 
 from bert4keras_ext import classification as clf, metrics
-from tasks import experiment
+from tasks import experiment, stats
 from bert4keras_ext.data import corpora, train_valid_test_split
 from bert4keras_ext.decoding import CachedLM, Decoder, RecurrentLM, TopK, TopP
+from bert4keras_ext.layers.termination import greedy_stop_bound
 from bert4keras_ext.language_models import (NextTokenNLL, build_lstm_lm, build_transformer_lm,
                                             teacher_forced_log_probs)
 
@@ -28,6 +29,39 @@ def decode(dec, name, prefixes, end, seed):
     value = float(name.split()[-1])
     proc = TopK(int(value), consistent, end) if 'top-k' in name else TopP(value, consistent, end)
     return [r[0].ids for r in dec.sample(prefixes, 1, processors=[proc], seed=seed)]
+
+
+def claim_rows(table, extra, models, decoders, bound):
+    """Claims 1a-1d from ``table[(model, decoder)] = [(r_L, repetition, longest output) per seed]``."""
+    rows = []
+    for m in [m for m in models if 'softmax' in m and 'steps' not in m]:
+        for d in [d for d in ('greedy', 'beam-2') if d in decoders]:
+            mean, _, lo, hi = stats.mean_ci([r[0] for r in table[(m, d)]])
+            interval = ('%.1f%% [%.1f, %.1f]' % (100 * mean, 100 * lo, 100 * hi) if not np.isnan(lo)
+                        else '%.1f%% (1 seed)' % (100 * mean))
+            rows.append(['1a', 'r_L > 0: %s, %s' % (m, d), interval,
+                         'inconclusive at this scale' if np.isnan(lo) else stats.verdict(lo, hi)])
+        for d in [d for d in decoders if d.startswith('consistent')]:
+            standard = d[len('consistent '):]
+            if standard not in decoders:
+                continue
+            row = stats.claim_row('1b', 'r_L, %s - %s: %s (largest consistent r_L %.1f%%)'
+                                  % (standard, d, m, 100 * max(r[0] for r in table[(m, d)])),
+                                  [r[0] for r in table[(m, standard)]], [r[0] for r in table[(m, d)]])
+            rows.append(row)
+    for m in [m for m in models if 'self-terminating' in m]:
+        worst = max(r[0] for d in decoders for r in table[(m, d)])
+        longest = max(r[2] for r in table[(m, 'greedy')]) if 'greedy' in decoders else 0
+        rows.append(['1c', 'r_L = 0 for every decoder and seed, greedy within %d steps: %s' % (bound, m),
+                     'largest r_L %.1f%%, longest greedy output %d tokens' % (100 * worst, longest),
+                     'holds' if worst == 0 and longest <= bound else 'does not hold'])
+        base = m.split(',')[0] + ', softmax'
+        if base in extra:
+            st, sm = extra[m]['perplexity'], extra[base]['perplexity']
+            row = stats.claim_row('1d', 'held-out perplexity, %s - softmax' % m, st, sm, scale=1.0, unit='',
+                                  judge=False)
+            rows.append(row)
+    return rows
 
 
 def main(argv=None):
@@ -78,11 +112,11 @@ def main(argv=None):
     variants = [(a, st, None) for a in archs for st in (False, True)]
     if undertrained:
         variants += [(a, False, undertrained) for a in archs]
-    for arch, st, short in variants:
+    for seed, (arch, st, short) in [(s, v) for s in ctx.seeds for v in variants]:
         name = '%s, %s' % (arch, 'self-terminating ε=%g' % args.epsilon if st else 'softmax')
         if short:
             name += ', %d steps' % short
-        ctx.seed(args.seed)
+        ctx.seed(seed)
         if arch == 'transformer':
             tr, model = build_transformer_lm(config, st, end, args.epsilon)
             inputs, held_inputs = [x[:, :-1], np.zeros_like(x[:, :-1])], [hx[:, :-1], np.zeros_like(hx[:, :-1])]
@@ -96,26 +130,33 @@ def main(argv=None):
         fit_inputs = [a[:n] for a in inputs] if isinstance(inputs, list) else inputs[:n]
         model.fit(fit_inputs, x[:n, 1:], sample_weight=weights[:n], batch_size=32, epochs=1, verbose=2)
         lp = teacher_forced_log_probs(model, held_inputs, hx[:, 1:], hx[:, 1:] > 0)
-        extra[name] = {'perplexity': metrics.perplexity(lp)}
+        extra.setdefault(name, {'perplexity': []})['perplexity'].append(metrics.perplexity(lp))
         dec = Decoder(backend, end, maxlen=L, application='lm')
         for d in decoders:
-            seqs = decode(dec, d, prefixes, end, args.seed)
+            seqs = decode(dec, d, prefixes, end, seed)
             r = metrics.non_termination_ratio(seqs, end, L)
             rep = float(np.mean([metrics.repetition(s) for s in seqs]))
-            table[(name, d)] = (r, rep)
-            curves[(name, d)] = [metrics.non_termination_ratio(seqs, end, l) for l in range(1, L + 1)]
-            print('%-40s %-24s r_L %.3f repetition %.3f' % (name, d, r, rep), flush=True)
+            longest = max(len(s) for s in seqs)
+            table.setdefault((name, d), []).append((r, rep, longest))
+            if seed == ctx.seeds[0]:
+                curves[(name, d)] = [metrics.non_termination_ratio(seqs, end, l) for l in range(1, L + 1)]
+            print('seed %d %-40s %-24s r_L %.3f repetition %.3f' % (seed, name, d, r, rep), flush=True)
     models = list(extra)
+    claims = claim_rows(table, extra, models, decoders, greedy_stop_bound(args.epsilon))
     report = experiment.Report(ctx, 'Article 1: non-termination of decoders (People\'s Daily LMs)')
-    report.add('r_L', {'%s | %s' % k: v[0] for k, v in table.items()})
-    report.add('repetition', {'%s | %s' % k: v[1] for k, v in table.items()})
+    report.add('r_L', {'%s | %s' % k: [r[0] for r in v] for k, v in table.items()})
+    report.add('repetition', {'%s | %s' % k: [r[1] for r in v] for k, v in table.items()})
     report.add('perplexity', extra)
+    report.add('claims', claims)
     report.table('r_L (%%) with L = %d, %d held-out 10-token prefixes; %d training sentences of 12-%d chars, 1 epoch'
                  % (L, n_prefix, len(x), max_chars), ['decoder'] + models,
-                 [[d] + ['%.1f' % (100 * table[(m, d)][0]) for m in models] for d in decoders],
-                 note='Perplexity on %d held-out sentences: %s. Repetition (share of repeated 4-grams) is in '
-                      'results.json.' % (len(held), '; '.join('%s %.1f' % (m, extra[m]['perplexity'])
-                                                             for m in models)))
+                 [[d] + [experiment.fmt_mean_std([r[0] for r in table[(m, d)]], digits=1) for m in models]
+                  for d in decoders],
+                 note='mean ± std over %d seed(s). Perplexity on %d held-out sentences: %s. Repetition (share of '
+                      'repeated 4-grams) is in results.json.'
+                      % (len(ctx.seeds), len(held), '; '.join('%s %.1f' % (m, np.mean(extra[m]['perplexity']))
+                                                               for m in models)))
+    report.table('Claims (docs/claims.md) over %d seed(s)' % len(ctx.seeds), stats.CLAIM_COLUMNS, claims)
     plt = experiment.plt()
     fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.6), sharey=True)
     for ax, m in zip(axes, models):
