@@ -10,6 +10,8 @@ setup(
     version='0.1.0',
     description='Keras 2 (tf-keras) extensions for bert4keras: decoding, losses, regularizers, training steps',
     packages=find_packages(include=['bert4keras_ext', 'bert4keras_ext.*']),
+    # the shipped models (assets/tiny_bert_zh, assets/qa_generator, assets/qa_reader) with their settings
+    package_data={'bert4keras_ext': ['assets/*/*']},
     python_requires='>=3.11,<3.12',
     install_requires=[
         'tensorflow==2.21.*',

@@ -240,3 +240,16 @@ def test_batches_are_a_function_of_seed_and_step(tmp_path):
     for a, b in zip(first[0] + first[1:], again[0] + again[1:]):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(run.batch(8)[0][0], first[0][0])
+
+
+def test_shipped_model_loads_with_an_empty_report():
+    """The default model shipped as package data (skipped until it is shipped, issue #17)."""
+    from bert4keras_ext.pretraining import shipped_bert_dir
+    directory = shipped_bert_dir()
+    if directory is None:
+        pytest.skip('no model shipped in bert4keras_ext/assets/tiny_bert_zh yet')
+    transformer, report = load_model(directory, with_mlm=True, return_keras_model=False)
+    assert not report.missing and not report.unexpected and not report.mismatched and report.loaded
+    with open(os.path.join(directory, 'pretrain_report.json'), encoding='utf-8') as f:
+        recorded = json.load(f)
+    assert recorded['vocab_size'] == transformer.vocab_size and 'settings' in recorded
