@@ -30,6 +30,31 @@ def cmrc_passages(path=CMRC_TRIAL):
     return [p['context'] for article in data['data'] for p in article['paragraphs']]
 
 
+def _read_log(run_dir):
+    path = os.path.join(run_dir, 'log.jsonl')
+    if not os.path.isfile(path):
+        raise SystemExit('%s has no log.jsonl: not a pretraining run directory' % run_dir)
+    with open(path, encoding='utf-8') as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def log_table(log, every=2000):
+    """Markdown rows of the held-out evaluations (every ``every`` steps and the last one)."""
+    evals = [e for e in log if 'heldout_mlm_acc' in e]
+    keep = [e for e in evals if e['step'] % every == 0] + evals[-1:]
+    rows = ['| step | CPU-hours | wall hours | held-out acc (in domain) | CMRC2018 acc | train acc |',
+            '|---|---|---|---|---|---|']
+    seen = set()
+    for e in keep:
+        if e['step'] in seen:
+            continue
+        seen.add(e['step'])
+        rows.append('| %d | %.2f | %.2f | %.3f | %s | %.3f |' % (
+            e['step'], e['cpu_hours'], e['train_hours'], e['heldout_mlm_acc'],
+            '%.3f' % e['ood_mlm_acc'] if 'ood_mlm_acc' in e else '-', e['train_acc']))
+    return '\n'.join(rows)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--run_dir', default=os.path.join(default_cache_dir(), 'pretrain_run'),
@@ -55,7 +80,14 @@ def main(argv=None):
     p.add_argument('--export', default=None, metavar='DIR',
                    help='after training, write the Google-format checkpoint directory to DIR')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--table', action='store_true', help='print the held-out log of --run_dir as a markdown table '
+                   '(and write its plot) without training')
     args = p.parse_args(argv)
+    if args.table:
+        log = _read_log(args.run_dir)
+        plot_log(log, os.path.join(args.run_dir, 'heldout_curve.png'))
+        print(log_table(log))
+        return 0
     settings = dict(steps=args.steps, batch_size=args.batch_size, maxlen=args.maxlen, seed=args.seed,
                     learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
                     decay_start=args.decay_start if args.decay_start is not None else int(args.steps * 0.8),

@@ -137,3 +137,17 @@ def test_qa_generation_pipeline_on_a_tiny_checkpoint(tmp_path):
     generator = QAGenerator.load(str(tmp_path / 'assets' / 'qa_generator'))
     reader = Reader.load(str(tmp_path / 'assets' / 'qa_reader'))
     assert generator.max_p_len == 24 and reader.maxlen == 40
+
+
+def test_pretrain_table_of_a_run_log(tmp_path, capsys):
+    from tasks import pretrain_tiny_bert
+    log = [{'step': s, 'lr': 1e-4, 'train_loss': 5.0, 'train_acc': 0.1 * k, 'train_hours': 0.1 * k,
+            'cpu_hours': 0.2 * k, 'heldout_mlm_acc': 0.05 * k, 'ood_mlm_acc': 0.04 * k}
+           for k, s in enumerate([2000, 3000, 4000, 4500], 1)]
+    (tmp_path / 'log.jsonl').write_text('\n'.join(json.dumps(e) for e in log) + '\n')
+    assert pretrain_tiny_bert.main(['--table', '--run_dir', str(tmp_path)]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith('| ') and r[2].isdigit()]
+    assert [r.split(' | ')[0] for r in rows] == ['| 2000', '| 4000', '| 4500']  # every 2,000 steps and the last
+    assert (tmp_path / 'heldout_curve.png').stat().st_size > 1000
+    with pytest.raises(SystemExit, match='no log.jsonl'):
+        pretrain_tiny_bert.main(['--table', '--run_dir', str(tmp_path / 'none')])
