@@ -91,8 +91,68 @@ def throughput(model, x, batch_size=64, repeats=2):
     return len(xs[0]) / best
 
 
+def _is_bert_input(x):
+    return isinstance(x, (list, tuple)) and len(x) == 2 and np.ndim(x[0]) == 2
+
+
 def predict_logits(model, x, batch_size=64):
-    return model.predict(x, batch_size=batch_size, verbose=0)
+    """Logits of ``model`` on ``x``. BERT inputs ``[token_ids, segment_ids]`` are predicted in batches of similar
+    length, each cut to its longest row (padding is masked, so the logits equal those of the padded input; fewer
+    padded positions are computed)."""
+    if not _is_bert_input(x):
+        return model.predict(x, batch_size=batch_size, verbose=0)
+    ids, segs = np.asarray(x[0]), np.asarray(x[1])
+    lengths = np.maximum((ids != 0).sum(1), 1)
+    order = np.argsort(lengths, kind='stable')
+    out = None
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        n = int(lengths[idx].max())
+        logits = model([ids[idx, :n], segs[idx, :n]], training=False).numpy()
+        if out is None:
+            out = np.zeros((len(ids),) + logits.shape[1:], logits.dtype)
+        out[idx] = logits
+    return out
+
+
+class LengthBatches(tf.keras.utils.Sequence):
+    """Training batches of BERT inputs ``[token_ids, segment_ids]`` (right-padded arrays) cut to their longest row.
+
+    Rows are grouped by length within windows of ``window`` batches, so most batches hold rows of similar length;
+    the windows, the rows inside them and the batch order are reshuffled every epoch from ``seed`` (reproducible).
+    Padding is masked by BERT, so this changes only what is computed, not the model's outputs."""
+
+    def __init__(self, x, y, batch_size, seed=0, sample_weight=None, window=20):
+        self.ids, self.segs = np.asarray(x[0]), np.asarray(x[1])
+        self.y, self.sample_weight = np.asarray(y), sample_weight
+        self.batch_size, self.seed, self.window = int(batch_size), int(seed), int(window)
+        self.lengths = np.maximum((self.ids != 0).sum(1), 1)
+        self.epoch = 0
+        self._plan()
+
+    def _plan(self):
+        rng = np.random.RandomState([self.seed, self.epoch])
+        order = rng.permutation(len(self.y))
+        span = self.batch_size * self.window
+        groups = [order[i:i + span] for i in range(0, len(order), span)]
+        rows = np.concatenate([g[np.argsort(self.lengths[g], kind='stable')] for g in groups])
+        batches = [rows[i:i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+        self.batches = [batches[i] for i in rng.permutation(len(batches))]
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, i):
+        idx = self.batches[i]
+        n = int(self.lengths[idx].max())
+        x = [self.ids[idx, :n], self.segs[idx, :n]]
+        if self.sample_weight is None:
+            return x, self.y[idx]
+        return x, self.y[idx], np.asarray(self.sample_weight)[idx]
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._plan()
 
 
 def train(model, loss, x, y, epochs, batch_size=32, learning_rate=1e-4, seed=0, verbose=0, callbacks=None,
@@ -157,8 +217,12 @@ def fine_tune(model, loss, x, y, recipe=None, seed=0, validation_data=None, metr
     if validation_data is not None and r['restore_best']:
         keep = KeepBest(*validation_data, metric=metric)
         callbacks.append(keep)
-    history = model.fit(x, y, epochs=r['epochs'], batch_size=r['batch_size'], shuffle=True, verbose=verbose,
-                        callbacks=callbacks, sample_weight=sample_weight)
+    if _is_bert_input(x):  # batches cut to their longest row: same outputs, less padding computed
+        data = LengthBatches(x, y, r['batch_size'], seed=seed, sample_weight=sample_weight)
+        history = model.fit(data, epochs=r['epochs'], verbose=verbose, callbacks=callbacks)
+    else:
+        history = model.fit(x, y, epochs=r['epochs'], batch_size=r['batch_size'], shuffle=True, verbose=verbose,
+                            callbacks=callbacks, sample_weight=sample_weight)
     return history, keep
 
 

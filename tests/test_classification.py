@@ -45,3 +45,40 @@ def test_fine_tune_rejects_unknown_recipe_keys():
     x, y = data(16)
     with pytest.raises(TypeError, match='unknown recipe keys: lr'):
         clf.fine_tune(small(), LOSS, x, y, lr=1e-3)
+
+
+def test_length_batches_cover_every_row_once_and_cut_padding():
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(2, 30, size=100)
+    ids = np.zeros((100, 30), 'int32')
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.randint(5, 40, size=n)
+    y = np.arange(100)
+    data = clf.LengthBatches([ids, np.zeros_like(ids)], y, batch_size=8, seed=1, window=4)
+    seen = []
+    for i in range(len(data)):
+        (xi, si), yi = data[i]
+        assert xi.shape[1] == max(lengths[yi]) and si.shape == xi.shape  # cut to the batch's longest row
+        np.testing.assert_array_equal(xi, ids[yi, :xi.shape[1]])
+        seen += list(yi)
+    assert sorted(seen) == list(range(100))
+    padded = sum(xi.shape[1] * len(yi) for (xi, _), yi in (data[i] for i in range(len(data))))
+    assert padded < 0.8 * 30 * 100  # far fewer positions than padding every row to 30
+    first = [list(b) for b in data.batches]
+    data.on_epoch_end()
+    assert [list(b) for b in data.batches] != first  # reshuffled each epoch
+    again = clf.LengthBatches([ids, np.zeros_like(ids)], y, batch_size=8, seed=1, window=4)
+    assert [list(b) for b in again.batches] == first  # and reproducible from the seed
+
+
+def test_bucketed_prediction_equals_padded_prediction(tiny_dir):
+    from bert4keras_ext.checkpoints import load_model
+    encoder, _ = load_model(tiny_dir)
+    model = tf.keras.Model(encoder.inputs, tf.keras.layers.Dense(2)(clf.TakeFirstToken()(encoder.output)))
+    rng = np.random.RandomState(2)
+    ids = np.zeros((20, 16), 'int32')
+    for i, n in enumerate(rng.randint(3, 16, size=20)):
+        ids[i, :n] = rng.randint(5, 40, size=n)
+        ids[i, 0] = 2
+    x = [ids, np.zeros_like(ids)]
+    np.testing.assert_allclose(clf.predict_logits(model, x, batch_size=4), model.predict(x, verbose=0), atol=1e-5)
