@@ -91,6 +91,11 @@ def throughput(model, x, batch_size=64, repeats=2):
     return len(xs[0]) / best
 
 
+def _round_up(n, limit, multiple=8):
+    """``n`` rounded up to a multiple of 8 (at most ``limit``): few distinct batch shapes, few graph traces."""
+    return min(limit, -(-n // multiple) * multiple)
+
+
 def _is_bert_input(x):
     return isinstance(x, (list, tuple)) and len(x) == 2 and np.ndim(x[0]) == 2
 
@@ -107,7 +112,7 @@ def predict_logits(model, x, batch_size=64):
     out = None
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        n = int(lengths[idx].max())
+        n = _round_up(int(lengths[idx].max()), ids.shape[1])
         logits = model([ids[idx, :n], segs[idx, :n]], training=False).numpy()
         if out is None:
             out = np.zeros((len(ids),) + logits.shape[1:], logits.dtype)
@@ -144,7 +149,7 @@ class LengthBatches(tf.keras.utils.Sequence):
 
     def __getitem__(self, i):
         idx = self.batches[i]
-        n = int(self.lengths[idx].max())
+        n = _round_up(int(self.lengths[idx].max()), self.ids.shape[1])
         x = [self.ids[idx, :n], self.segs[idx, :n]]
         if self.sample_weight is None:
             return x, self.y[idx]
