@@ -9,7 +9,8 @@ A run lives in a directory::
     log.jsonl       one line per log interval: step, learning rate, train loss/accuracy, held-out figures
 
 The batch of step ``s`` is a pure function of the seed and ``s`` (epoch permutation and masking are seeded by
-them), so a run restored from its checkpoint continues exactly as an uninterrupted run would.
+them), so a run restored from its checkpoint continues exactly as an uninterrupted run would (bit for bit with
+``dropout=0``; with dropout, TensorFlow's dropout masks after a resume are drawn anew).
 """
 import json
 import os
