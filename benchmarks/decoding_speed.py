@@ -1,23 +1,26 @@
-"""Decoding speed: bert4keras_ext.decoding.Decoder vs stock bert4keras AutoRegressiveDecoder (+ model.predict),
-on the same random-weight UniLM models, in one run.
+"""Decoding speed, side by side in one run: bert4keras_ext.decoding.Decoder vs stock bert4keras
+AutoRegressiveDecoder (+ model.predict) on the same random-weight UniLM models, and optionally Hugging Face
+``generate`` (BertLMHeadModel with a KV cache) in a separate torch environment on the same machine.
 
-    python benchmarks/decoding_speed.py [--sizes tiny base] [--stock_inputs 4]
+    python benchmarks/decoding_speed.py [--sizes tiny base] [--modes greedy beam4 sample4] [--batches 1 16]
+        [--peer_python /tmp/peer/bin/python]      # make it with benchmarks/peer/requirements.txt
 
-128-token source, 32 generated tokens (minlen = maxlen = 32, so both decoders do exactly 32 steps), vocab 21128
-(Chinese BERT), beam 4 and sampling n=4, batch 1 and 16. Stock bert4keras decodes one input at a time; for batch 16
-it is timed on ``--stock_inputs`` inputs and scaled to 16 (printed). Warm-up calls (tracing) are excluded from both
-and the one-time tracing cost of ours is printed separately.
+128-token source, 32 generated tokens (minlen = maxlen = 32, so every decoder does exactly 32 steps), vocab 21128
+(Chinese BERT). Stock bert4keras decodes one input at a time; for batch > 1 it is timed on ``--stock_inputs``
+inputs and scaled (printed). Warm-up calls (tracing) are excluded from the step times and printed separately
+("first call"); "prefill" is one forward pass over the batch's 128-token sources.
 """
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
-import bert4keras_ext  # noqa: F401
 import numpy as np
 
-from bert4keras_ext.models import build_model
-from bert4keras_ext.checkpoints.tiny import tiny_config
-from bert4keras_ext.decoding import Decoder, TopK
-from tasks.baselines import bert4keras_decoder
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 SIZES = {
     'tiny': dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512),
@@ -32,55 +35,94 @@ def timed(fn):
     return time.perf_counter() - t
 
 
-def main():
+def ours_and_stock(size, modes, batches, stock_inputs, rng):
+    import bert4keras_ext  # noqa: F401
+    from bert4keras_ext.checkpoints.tiny import tiny_config
+    from bert4keras_ext.decoding import Decoder, TopK
+    from bert4keras_ext.models import build_model
+    from tasks.baselines import bert4keras_decoder
+    config = tiny_config(VOCAB, max_position_embeddings=512, **SIZES[size])
+    model = build_model(config, application='unilm').model
+    src = [[101] + list(rng.randint(1000, VOCAB, size=SRC - 2)) + [END] for _ in range(max(batches))]
+    dec = Decoder(model, END, maxlen=GEN, minlen=GEN)
+    old = bert4keras_decoder(model, END, maxlen=GEN, minlen=GEN)
+    rows = []
+    for batch in batches:
+        inputs = src[:batch]
+        dec._prefill(inputs, None)  # trace
+        prefill = min(timed(lambda: dec._prefill(inputs, None)) for _ in range(2))
+        for mode in modes:
+            def ours():
+                if mode == 'beam4':
+                    dec.beam_search(inputs, 4)
+                elif mode == 'greedy':
+                    dec.greedy(inputs)
+                else:
+                    dec.sample(inputs, 4, processors=[TopK(40)], seed=0)
+
+            def stock_one(x):
+                xs = [np.array(x), np.zeros(len(x), int)]
+                if mode == 'beam4':
+                    old.beam_search(xs, topk=4)
+                elif mode == 'greedy':
+                    old.beam_search(xs, topk=1)
+                else:
+                    old.random_sample(xs, 4, topk=40)
+
+            first = timed(ours)  # the first call of this shape traces the compiled functions
+            t_ours = min(timed(ours), timed(ours))
+            n_stock = 1 if batch == 1 else min(stock_inputs, batch)
+            stock_one(inputs[0])  # warm-up
+            t_stock = timed(lambda: [stock_one(x) for x in inputs[:n_stock]]) * batch / n_stock
+            rows.append({'size': size, 'mode': mode, 'batch': batch, 'stock_ms_per_step': 1000 * t_stock / GEN,
+                         'ours_ms_per_step': 1000 * t_ours / GEN, 'ours_prefill_ms': 1000 * prefill,
+                         'ours_first_call_s': first, 'stock_inputs_timed': n_stock})
+            print('%-5s %-7s batch %2d: stock %8.1f ms/step, ours %7.1f ms/step (prefill %.0f ms, first call %.1f s)'
+                  % (size, mode, batch, rows[-1]['stock_ms_per_step'], rows[-1]['ours_ms_per_step'],
+                     rows[-1]['ours_prefill_ms'], first), flush=True)
+    return rows
+
+
+def peer(python, sizes, modes, batches):
+    """Hugging Face rows from the peer environment (greedy and beam 4 only: the peer samples differently)."""
+    script = os.path.join(ROOT, 'benchmarks', 'peer', 'hf_decode.py')
+    modes = [m for m in modes if m in ('greedy', 'beam4')]
+    out = subprocess.run([python, script, '--sizes'] + sizes + ['--modes'] + modes +
+                         ['--batches'] + [str(b) for b in batches] + ['--vocab', str(VOCAB), '--src', str(SRC),
+                                                                     '--gen', str(GEN)],
+                         capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise SystemExit('the peer run failed:\n' + out.stderr[-3000:])
+    return {(r['size'], r['mode'], r['batch']): r for r in map(json.loads, out.stdout.strip().splitlines())}
+
+
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--sizes', nargs='+', default=['tiny', 'base'])
-    p.add_argument('--stock_inputs', type=int, default=4, help='inputs timed for stock at batch 16 (scaled)')
-    args = p.parse_args()
+    p.add_argument('--sizes', nargs='+', default=['tiny', 'base'], choices=sorted(SIZES))
+    p.add_argument('--modes', nargs='+', default=['greedy', 'beam4', 'sample4'],
+                   choices=['greedy', 'beam4', 'sample4'])
+    p.add_argument('--batches', type=int, nargs='+', default=[1, 16])
+    p.add_argument('--stock_inputs', type=int, default=4, help='inputs timed for stock at batch > 1 (scaled)')
+    p.add_argument('--peer_python', default=None, help='python of an environment with torch + transformers '
+                   '(benchmarks/peer/requirements.txt): adds Hugging Face rows measured in the same run')
+    args = p.parse_args(argv)
     rng = np.random.RandomState(0)
     rows = []
     for size in args.sizes:
-        config = tiny_config(VOCAB, max_position_embeddings=512, **SIZES[size])
-        model = build_model(config, application='unilm').model
-        src = [[101] + list(rng.randint(1000, VOCAB, size=SRC - 2)) + [END] for _ in range(16)]
-        dec = Decoder(model, END, maxlen=GEN, minlen=GEN)
-        old = bert4keras_decoder(model, END, maxlen=GEN, minlen=GEN)
-        for mode in ('beam4', 'sample4'):
-            for batch in (1, 16):
-                inputs = src[:batch]
-
-                def ours():
-                    if mode == 'beam4':
-                        dec.beam_search(inputs, 4)
-                    else:
-                        dec.sample(inputs, 4, processors=[TopK(40)], seed=0)
-
-                trace = timed(ours)  # first call traces for this shape
-                t_ours = min(timed(ours), timed(ours))
-                n_stock = 1 if batch == 1 else min(args.stock_inputs, batch)
-
-                def theirs():
-                    for x in inputs[:n_stock]:
-                        xs = [np.array(x), np.zeros(len(x), int)]
-                        if mode == 'beam4':
-                            old.beam_search(xs, topk=4)
-                        else:
-                            old.random_sample(xs, 4, topk=40)
-
-                timed(lambda: old.beam_search([np.array(inputs[0]), np.zeros(SRC, int)], topk=4) if mode == 'beam4'
-                      else old.random_sample([np.array(inputs[0]), np.zeros(SRC, int)], 4, topk=40))  # warm-up
-                t_stock = timed(theirs) * batch / n_stock
-                tokens = batch * 4 * GEN
-                rows.append((size, mode, batch, t_stock / GEN * 1000, t_ours / GEN * 1000, tokens / t_stock,
-                             tokens / t_ours, t_stock / t_ours, trace, n_stock))
-                print('%-5s %-7s batch %2d: stock %8.1f ms/step, ours %7.1f ms/step, speed-up %5.1fx '
-                      '(ours first call incl. tracing %.1f s; stock timed on %d input(s))'
-                      % (size, mode, batch, rows[-1][3], rows[-1][4], rows[-1][7], trace, n_stock), flush=True)
-    print('\n| model | mode | batch | stock bert4keras ms/step | ours ms/step | stock tokens/s | ours tokens/s '
-          '| speed-up |')
-    print('|---|---|---|---|---|---|---|---|')
+        rows += ours_and_stock(size, args.modes, args.batches, args.stock_inputs, rng)
+    hf = peer(args.peer_python, args.sizes, args.modes, args.batches) if args.peer_python else {}
+    print('\n| model | mode | batch | stock bert4keras ms/step | ours ms/step | HF ms/step | ours / HF | '
+          'ours speed-up vs stock | ours prefill ms | HF prefill ms | ours tokens/s |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
-        print('| %s | %s | %d | %.1f | %.1f | %.0f | %.0f | %.1fx |' % (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]))
+        h = hf.get((r['size'], r['mode'], r['batch']))
+        rows_per_input = 1 if r['mode'] == 'greedy' else 4
+        tokens_per_s = r['batch'] * rows_per_input * 1000 / r['ours_ms_per_step']
+        print('| %s | %s | %d | %.1f | %.1f | %s | %s | %.1fx | %.0f | %s | %.0f |' % (
+            r['size'], r['mode'], r['batch'], r['stock_ms_per_step'], r['ours_ms_per_step'],
+            '%.1f' % h['ms_per_step'] if h else '-', '%.2f' % (r['ours_ms_per_step'] / h['ms_per_step']) if h else '-',
+            r['stock_ms_per_step'] / r['ours_ms_per_step'], r['ours_prefill_ms'],
+            '%.0f' % h['prefill_ms'] if h else '-', tokens_per_s))
 
 
 if __name__ == '__main__':
