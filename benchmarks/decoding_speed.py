@@ -71,12 +71,17 @@ def ours_and_stock(size, modes, batches, stock_inputs, rng):
 
             first = timed(ours)  # the first call of this shape traces the compiled functions
             t_ours = min(timed(ours), timed(ours))
+            dec.profile()  # reset, then one more call split into phases
+            total = timed(ours)
+            phases = dec.profile()
+            phases['python_other'] = total - sum(v for k, v in phases.items() if k != 'steps')
             n_stock = 1 if batch == 1 else min(stock_inputs, batch)
             stock_one(inputs[0])  # warm-up
             t_stock = timed(lambda: [stock_one(x) for x in inputs[:n_stock]]) * batch / n_stock
             rows.append({'size': size, 'mode': mode, 'batch': batch, 'stock_ms_per_step': 1000 * t_stock / GEN,
                          'ours_ms_per_step': 1000 * t_ours / GEN, 'ours_prefill_ms': 1000 * prefill,
-                         'ours_first_call_s': first, 'stock_inputs_timed': n_stock})
+                         'ours_first_call_s': first, 'stock_inputs_timed': n_stock,
+                         'ours_phases_ms_per_step': {k: 1000 * v / GEN for k, v in phases.items() if k != 'steps'}})
             print('%-5s %-7s batch %2d: stock %8.1f ms/step, ours %7.1f ms/step (prefill %.0f ms, first call %.1f s)'
                   % (size, mode, batch, rows[-1]['stock_ms_per_step'], rows[-1]['ours_ms_per_step'],
                      rows[-1]['ours_prefill_ms'], first), flush=True)
@@ -111,6 +116,14 @@ def main(argv=None):
     for size in args.sizes:
         rows += ours_and_stock(size, args.modes, args.batches, args.stock_inputs, rng)
     hf = peer(args.peer_python, args.sizes, args.modes, args.batches) if args.peer_python else {}
+    names = ['prefill', 'step', 'transfer', 'processors', 'search', 'python_other']
+    print('\nWhere our time goes (ms per generated token position, one call split into phases):\n')
+    print('| model | mode | batch | ' + ' | '.join(names) + ' |')
+    print('|---|---|---|' + '---|' * len(names))
+    for r in rows:
+        ph = r['ours_phases_ms_per_step']
+        print('| %s | %s | %d | ' % (r['size'], r['mode'], r['batch']) +
+              ' | '.join('%.2f' % ph.get(n, 0.0) for n in names) + ' |')
     print('\n| model | mode | batch | stock bert4keras ms/step | ours ms/step | HF ms/step | ours / HF | '
           'ours speed-up vs stock | ours prefill ms | HF prefill ms | ours tokens/s |')
     print('|---|---|---|---|---|---|---|---|---|---|---|')

@@ -11,6 +11,8 @@ Inputs of different lengths are decoded together; each is a list of token ids (s
 ``minlen`` tokens and ``min_ends`` end tokens); ``MinLength`` is the processor that forbids early end tokens.
 Greedy and beam search reproduce bert4keras' ``beam_search`` (greedy = beam size 1) token for token.
 """
+import collections
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +74,16 @@ class Decoder:
             raise ValueError('maxlen (%d) must be >= minlen (%d)' % (maxlen, minlen))
         self.end_ids = np.array(end_ids, dtype=int)
         self.maxlen, self.minlen = int(maxlen), int(minlen)
+        self.timings = collections.defaultdict(float)
+
+    def profile(self, reset=True):
+        """Seconds spent per phase since the last reset: ``prefill`` and ``step`` (the compiled model calls),
+        ``transfer`` (log-probs to numpy), ``processors`` (logits processors), ``search`` (sampling / beam
+        bookkeeping in Python), and the number of ``steps``."""
+        out = dict(self.timings)
+        if reset:
+            self.timings = collections.defaultdict(float)
+        return out
 
     # ------------------------------------------------------------------ model calls
 
@@ -109,21 +121,32 @@ class Decoder:
                     raise ValueError('segments[%d] has %d entries for %d tokens' % (r, len(segments[r]), len(x)))
                 seg[r, :len(x)] = segments[r]
         capacity = s + self.maxlen
+        t0 = time.perf_counter()
         log_probs, caches = self.lm.prefill(tf.constant(ids), tf.constant(seg), tf.constant(lengths),
                                             tf.constant(capacity))
+        t1 = time.perf_counter()
         real = np.zeros((len(inputs), capacity), bool)
         for r, n in enumerate(lengths):
             real[r, :n] = True
-        return log_probs.numpy().astype('float64'), caches, lengths, s, real
+        log_probs = log_probs.numpy().astype('float64')
+        self.timings['prefill'] += t1 - t0
+        self.timings['transfer'] += time.perf_counter() - t1
+        return log_probs, caches, lengths, s, real
 
     def _step(self, tokens, positions, slot, s, real, caches, parents=None):
         args = (tf.constant(tokens, tf.int32), tf.constant(positions, tf.int32), tf.constant(slot, tf.int32),
                 tf.constant(s, tf.int32), tf.constant(real), caches)
+        t0 = time.perf_counter()
         if parents is None:
             lp, caches = self.lm.step(*args)
         else:
             lp, caches = self.lm.reorder_step(tf.constant(parents, tf.int32), *args)
-        return lp.numpy().astype('float64'), caches
+        t1 = time.perf_counter()
+        lp = lp.numpy().astype('float64')
+        self.timings['step'] += t1 - t0
+        self.timings['transfer'] += time.perf_counter() - t1
+        self.timings['steps'] += 1
+        return lp, caches
 
     @staticmethod
     def _gather(caches, index):
@@ -155,7 +178,10 @@ class Decoder:
             if not alive.any():
                 break
             idx = np.flatnonzero(alive)
+            t0 = time.perf_counter()
             processed = apply(processors, lp[idx], [out[i] for i in idx], rows[idx]) if processors else lp[idx]
+            t1 = time.perf_counter()
+            self.timings['processors'] += t1 - t0
             tokens = np.zeros(len(rows), dtype='int32')
             for j, i in enumerate(idx):
                 row = processed[j]
@@ -176,6 +202,7 @@ class Decoder:
                 ends = int(np.isin(out[i], self.end_ids).sum())
                 if self._stops(out[i]) and ends >= min_ends:
                     status[i] = 'end'
+            self.timings['search'] += time.perf_counter() - t1
             if t + 1 < self.maxlen and any(st is None for st in status):
                 lp, caches = self._step(tokens, lengths[rows] + t, s + t, s, real, caches)
         results = [Result(out[i], float(scores[i]), status[i] or 'maxlen') for i in range(len(rows))]
@@ -215,9 +242,13 @@ class Decoder:
                     continue
                 live = beam['ids'].shape[0]
                 slots = i * k + np.arange(live)
+                t0 = time.perf_counter()
                 step_lp = (apply(processors, lp[slots], [list(r) for r in beam['ids']], np.full(live, i))
                            if processors else lp[slots])
+                t1 = time.perf_counter()
                 moved = self._advance_beam(beam, step_lp, t, min_ends, norm)
+                self.timings['processors'] += t1 - t0
+                self.timings['search'] += time.perf_counter() - t1
                 if moved is not None:
                     rows, new_tokens = moved
                     parents[i * k:i * k + len(rows)] = i * k + rows

@@ -181,3 +181,12 @@ def test_a_new_backend_needs_only_prefill_and_step():
     dec = Decoder(Bigram(tf.constant(table)), end_ids=0, maxlen=6)
     assert dec.greedy([[1], [3]])[0].ids == [2, 3, 4, 0]
     assert dec.beam_search([[1], [3]], beam_size=2)[1].ids == [4, 0]
+
+
+def test_profile_accounts_for_the_phases(unilm):
+    dec = Decoder(unilm, END, maxlen=6, minlen=6)
+    dec.profile()  # reset
+    dec.beam_search([[2, 9, 10, END]], 2, processors=[TopK(5)])
+    prof = dec.profile()
+    assert prof['steps'] == 5 and all(prof[k] > 0 for k in ('prefill', 'step', 'transfer', 'processors', 'search'))
+    assert dec.profile() == {}  # reset after reading
