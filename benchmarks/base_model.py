@@ -48,7 +48,7 @@ def in_domain_heldout(directory):
     """The pretraining run's own held-out People's Daily lines (from its settings) and the reserved reviews."""
     from bert4keras_ext.data import corpora
     from bert4keras_ext.pretraining import corpus_documents, heldout_split
-    texts = [t for t, _ in corpora._unique(corpora.reserved_sentiment())]
+    texts = [t for t, _ in corpora.unique_reviews(corpora.reserved_sentiment())]
     report = os.path.join(directory, 'pretrain_report.json')
     if os.path.isfile(report):
         with open(report, encoding='utf-8') as f:

@@ -81,18 +81,18 @@ def sentiment_benchmark_split(n_valid=1000, n_test=3000, seed=0):
     de-duplicated reviews from :func:`reserved_sentiment` (drawn with ``seed``); ``pool`` is every other review
     (de-duplicated, none with a valid/test text), to draw training sets from."""
     from bert4keras_ext.data.splits import train_valid_test_split
-    reserved = _unique(reserved_sentiment())
+    reserved = unique_reviews(reserved_sentiment())
     if n_valid + n_test > len(reserved):
         raise ValueError('valid %d + test %d exceed the %d distinct reserved reviews' % (n_valid, n_test,
                                                                                            len(reserved)))
     _, valid, test = train_valid_test_split(reserved, seed=seed, valid=n_valid, test=n_test,
                                             stratify=[y for _, y in reserved])
     taken = {t for t, _ in reserved_sentiment()}
-    pool = [item for item in _unique(sentiment()) if item[0] not in taken]
+    pool = [item for item in unique_reviews(sentiment()) if item[0] not in taken]
     return pool, valid, test
 
 
-def _unique(items):
+def unique_reviews(items):
     """First occurrence of each text; texts that occur with both labels are dropped."""
     labels = {}
     for text, y in items:

@@ -90,7 +90,7 @@ class QAGenerator:
         n = len(answer_ids)
         for i in range(len(body_ids) - n + 1):
             if list(body_ids[i:i + n]) == list(answer_ids):
-                mapping = _fill_unknown(self.tokenizer.rematch(window, tokens)[1:-1], len(window))
+                mapping = fill_unknown_spans(self.tokenizer.rematch(window, tokens)[1:-1], len(window))
                 chars = [c for m in mapping[i:i + n] for c in m]
                 if chars:
                     return window[chars[0]:chars[-1] + 1], chars[0]
@@ -247,7 +247,7 @@ def shipped_generator_dir():
     return path
 
 
-def _fill_unknown(mapping, n_chars):
+def fill_unknown_spans(mapping, n_chars):
     """Give tokens that rematch leaves empty ([UNK]) the characters between their neighbours."""
     out = [list(m) for m in mapping]
     for i, m in enumerate(out):

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from bert4keras_ext.qa.generator import _fill_unknown
+from bert4keras_ext.qa.generator import fill_unknown_spans
 
 PACKAGE = 'bert4keras_ext'
 
@@ -89,7 +89,7 @@ class Reader:
         q_tokens = tok.tokenize(question)[:-1][:self.max_question_len]  # [CLS] question (no [SEP] yet)
         room = max(1, self.maxlen - len(q_tokens) - 2)
         p_tokens = tok.tokenize(passage)[1:-1][:room]
-        spans = _fill_unknown(tok.rematch(passage, ['[CLS]'] + p_tokens + ['[SEP]'])[1:-1], len(passage))
+        spans = fill_unknown_spans(tok.rematch(passage, ['[CLS]'] + p_tokens + ['[SEP]'])[1:-1], len(passage))
         tokens = q_tokens + ['[SEP]'] + p_tokens + ['[SEP]']
         ids = tok.tokens_to_ids(tokens)
         segments = [0] * (len(q_tokens) + 1) + [1] * (len(p_tokens) + 1)
