@@ -35,7 +35,28 @@ def timed(fn):
     return time.perf_counter() - t
 
 
-def ours_and_stock(size, modes, batches, stock_inputs, rng):
+def agreement(dec32, dec16, inputs):
+    """Teacher-force float32's greedy path through both precisions: the largest log-prob difference and the share
+    of steps where bfloat16's arg-max is float32's token."""
+    paths = [r.ids for r in dec32.greedy(inputs)]
+    worst, same, total = 0.0, 0, 0
+    states = [d._prefill(inputs, None) for d in (dec32, dec16)]
+    for t in range(GEN):
+        (lp32, c32, lengths, s, real), (lp16, c16, *_) = states
+        worst = max(worst, float(np.abs(lp32 - lp16).max()))
+        alive = [i for i, p in enumerate(paths) if t < len(p)]
+        same += sum(int(lp16[i].argmax() == paths[i][t]) for i in alive)
+        total += len(alive)
+        if not alive:
+            break
+        tokens = np.array([p[t] if t < len(p) else END for p in paths], 'int32')
+        lp32, c32 = dec32._step(tokens, lengths + t, s + t, s, real, c32)
+        lp16, c16 = dec16._step(tokens, lengths + t, s + t, s, real, c16)
+        states = [(lp32, c32, lengths, s, real), (lp16, c16)]
+    return worst, same / max(total, 1)
+
+
+def ours_and_stock(size, modes, batches, stock_inputs, rng, bf16=False):
     import bert4keras_ext  # noqa: F401
     from bert4keras_ext.checkpoints.tiny import tiny_config
     from bert4keras_ext.decoding import Decoder, TopK
@@ -47,6 +68,11 @@ def ours_and_stock(size, modes, batches, stock_inputs, rng):
     dec = Decoder(model, END, maxlen=GEN, minlen=GEN)
     old = bert4keras_decoder(model, END, maxlen=GEN, minlen=GEN)
     rows = []
+    if bf16:
+        dec16 = Decoder(model, END, maxlen=GEN, minlen=GEN, dtype='bfloat16')
+        worst, same = agreement(dec, dec16, src[:4])
+        print('%-5s bfloat16 vs float32 on float32\'s greedy paths: max |log-prob difference| %.4f, same arg-max at '
+              '%.1f%% of steps' % (size, worst, 100 * same), flush=True)
     for batch in batches:
         inputs = src[:batch]
         dec._prefill(inputs, None)  # trace
@@ -82,9 +108,17 @@ def ours_and_stock(size, modes, batches, stock_inputs, rng):
                          'ours_ms_per_step': 1000 * t_ours / GEN, 'ours_prefill_ms': 1000 * prefill,
                          'ours_first_call_s': first, 'stock_inputs_timed': n_stock,
                          'ours_phases_ms_per_step': {k: 1000 * v / GEN for k, v in phases.items() if k != 'steps'}})
-            print('%-5s %-7s batch %2d: stock %8.1f ms/step, ours %7.1f ms/step (prefill %.0f ms, first call %.1f s)'
+            if bf16 and mode in ('greedy', 'beam4'):
+                run16 = (lambda: dec16.beam_search(inputs, 4)) if mode == 'beam4' else (lambda: dec16.greedy(inputs))
+                run16()
+                rows[-1]['bf16_ms_per_step'] = 1000 * min(timed(run16), timed(run16)) / GEN
+                dec16._prefill(inputs, None)
+                rows[-1]['bf16_prefill_ms'] = 1000 * min(timed(lambda: dec16._prefill(inputs, None)) for _ in range(2))
+            print('%-5s %-7s batch %2d: stock %8.1f ms/step, ours %7.1f ms/step (prefill %.0f ms, first call %.1f s)%s'
                   % (size, mode, batch, rows[-1]['stock_ms_per_step'], rows[-1]['ours_ms_per_step'],
-                     rows[-1]['ours_prefill_ms'], first), flush=True)
+                     rows[-1]['ours_prefill_ms'], first,
+                     ', bfloat16 %.1f ms/step' % rows[-1]['bf16_ms_per_step'] if 'bf16_ms_per_step' in rows[-1]
+                     else ''), flush=True)
     return rows
 
 
@@ -108,13 +142,15 @@ def main(argv=None):
                    choices=['greedy', 'beam4', 'sample4'])
     p.add_argument('--batches', type=int, nargs='+', default=[1, 16])
     p.add_argument('--stock_inputs', type=int, default=4, help='inputs timed for stock at batch > 1 (scaled)')
+    p.add_argument('--bf16', action='store_true', help="also time Decoder(dtype='bfloat16') (greedy, beam 4) and "
+                   'report its agreement with float32')
     p.add_argument('--peer_python', default=None, help='python of an environment with torch + transformers '
                    '(benchmarks/peer/requirements.txt): adds Hugging Face rows measured in the same run')
     args = p.parse_args(argv)
     rng = np.random.RandomState(0)
     rows = []
     for size in args.sizes:
-        rows += ours_and_stock(size, args.modes, args.batches, args.stock_inputs, rng)
+        rows += ours_and_stock(size, args.modes, args.batches, args.stock_inputs, rng, args.bf16)
     hf = peer(args.peer_python, args.sizes, args.modes, args.batches) if args.peer_python else {}
     names = ['prefill', 'step', 'transfer', 'processors', 'search', 'python_other']
     print('\nWhere our time goes (ms per generated token position, one call split into phases):\n')
@@ -125,17 +161,21 @@ def main(argv=None):
         print('| %s | %s | %d | ' % (r['size'], r['mode'], r['batch']) +
               ' | '.join('%.2f' % ph.get(n, 0.0) for n in names) + ' |')
     print('\n| model | mode | batch | stock bert4keras ms/step | ours ms/step | HF ms/step | ours / HF | '
-          'ours speed-up vs stock | ours prefill ms | HF prefill ms | ours tokens/s |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|')
+          'ours speed-up vs stock | ours prefill ms | HF prefill ms | ours tokens/s | ours bf16 ms/step | '
+          'bf16 / HF | bf16 prefill ms |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         h = hf.get((r['size'], r['mode'], r['batch']))
         rows_per_input = 1 if r['mode'] == 'greedy' else 4
         tokens_per_s = r['batch'] * rows_per_input * 1000 / r['ours_ms_per_step']
-        print('| %s | %s | %d | %.1f | %.1f | %s | %s | %.1fx | %.0f | %s | %.0f |' % (
+        b16 = r.get('bf16_ms_per_step')
+        print('| %s | %s | %d | %.1f | %.1f | %s | %s | %.1fx | %.0f | %s | %.0f | %s | %s | %s |' % (
             r['size'], r['mode'], r['batch'], r['stock_ms_per_step'], r['ours_ms_per_step'],
             '%.1f' % h['ms_per_step'] if h else '-', '%.2f' % (r['ours_ms_per_step'] / h['ms_per_step']) if h else '-',
             r['stock_ms_per_step'] / r['ours_ms_per_step'], r['ours_prefill_ms'],
-            '%.0f' % h['prefill_ms'] if h else '-', tokens_per_s))
+            '%.0f' % h['prefill_ms'] if h else '-', tokens_per_s, '%.1f' % b16 if b16 else '-',
+            '%.2f' % (b16 / h['ms_per_step']) if b16 and h else '-',
+            '%.0f' % r['bf16_prefill_ms'] if b16 else '-'))
 
 
 if __name__ == '__main__':

@@ -11,6 +11,12 @@ and values of earlier positions are kept in a fixed-size cache ``[rows, heads, c
   the row's real prompt slots and to generated slots ``<= S + t``.
 
 Both are ``tf.function``s with stable shapes: one trace per (rows, S, capacity).
+
+``dtype='bfloat16'`` runs the matrix products (embeddings, attention projections, feed-forward, MLM head) and the
+cache in bfloat16 from bfloat16 copies of those weights made once at construction, while the residual stream, the
+layer norms, the softmaxes and the returned log-probs stay float32. A batch-1 step reads every weight once, so
+halving the bytes read is what speeds it up on a memory-bound CPU; ``benchmarks/decoding_speed.py`` reports the
+speed and the agreement with float32.
 """
 import numpy as np
 import tensorflow as tf
@@ -31,11 +37,15 @@ class CachedLM(LMBackend):
     model: the bert4keras builder or its Keras model. application: 'unilm' (target tokens get segment 1) or 'lm'.
     """
 
-    def __init__(self, model, application='unilm', head=None, jit_compile=False):
+    def __init__(self, model, application='unilm', head=None, jit_compile=False, dtype='float32'):
         """head: an optional :class:`bert4keras_ext.layers.SelfTerminatingHead` applied to the MLM logits and the
-        last encoder layer's hidden states; its running product is then part of the decoder state."""
+        last encoder layer's hidden states; its running product is then part of the decoder state.
+        dtype: 'float32' (default) or 'bfloat16' (matrix products and cache; see the module docstring)."""
         if application not in ('unilm', 'lm'):
             raise ValueError("application must be 'unilm' or 'lm', got %r" % application)
+        if dtype not in ('float32', 'bfloat16'):
+            raise ValueError("dtype must be 'float32' or 'bfloat16', got %r" % (dtype,))
+        self.dtype = tf.as_dtype(dtype)
         self.application = application
         self.head = head
         get = _layer_getter(model)
@@ -65,18 +75,62 @@ class CachedLM(LMBackend):
         self.heads, self.key_size, self.head_size = att.heads, att.key_size, att.head_size
         self.vocab_size = int(self.token_embedding.embeddings.shape[0])
         self.max_position = int(self.position_embedding.embeddings.shape[0])
+        self._low = {}
+        if self.dtype != tf.float32:
+            self._make_low_precision_copies()
         self.compile_functions(jit_compile)
+
+    def _make_low_precision_copies(self):
+        """Weights of the matrix products in ``self.dtype``, made once (a per-step cast would read the float32
+        weights every step and save nothing)."""
+        def copy(weight):
+            return tf.Variable(tf.cast(weight, self.dtype), trainable=False)
+
+        def dense(layer):
+            self._low[id(layer)] = (copy(layer.kernel), None if layer.bias is None else copy(layer.bias),
+                                    layer.activation)
+
+        self._low[id(self.token_embedding)] = copy(self.token_embedding.embeddings)
+        dense(self.mlm[0])
+        if self.mapping is not None:
+            dense(self.mapping)
+        for attention, _, ffn, _ in self.blocks:
+            for layer in (attention.q_dense, attention.k_dense, attention.v_dense, attention.o_dense):
+                dense(layer)
+            if len(ffn.activation) != 1:
+                raise ValueError("dtype='bfloat16' supports FeedForward layers with one activation (not GLU)")
+            dense(ffn.i0_dense)
+            dense(ffn.o_dense)
+
+    def _dense(self, layer, x):
+        """``layer(x)``; in low precision with the layer's low-precision copy (result float32)."""
+        if not self._low:
+            return layer(x)
+        kernel, bias, activation = self._low[id(layer)]
+        y = tf.matmul(tf.cast(x, self.dtype), kernel) if x.shape.rank == 2 else \
+            tf.einsum('...i,io->...o', tf.cast(x, self.dtype), kernel)
+        if bias is not None:
+            y = y + bias
+        return tf.cast(activation(y) if activation is not None else y, tf.float32)
+
+    def _ffn(self, ffn, x):
+        if not self._low:
+            return ffn(x)
+        return self._dense(ffn.o_dense, self._dense(ffn.i0_dense, x))
 
     # ------------------------------------------------------------------ pieces
 
     def _embed(self, ids, segments, positions):
-        x = self.token_embedding(ids)
+        if self._low:
+            x = tf.cast(tf.gather(self._low[id(self.token_embedding)], ids), tf.float32)
+        else:
+            x = self.token_embedding(ids)
         if self.segment_embedding is not None:
             x = x + self.segment_embedding(segments)
         x = x + tf.gather(self.position_embedding.embeddings, positions)
         x = self.embedding_norm(x)
         if self.mapping is not None:
-            x = self.mapping(x)
+            x = self._dense(self.mapping, x)
         return x
 
     def _split(self, x, size):
@@ -85,35 +139,41 @@ class CachedLM(LMBackend):
 
     def _attend(self, attention, x, k_cache, v_cache, visible):
         """x [b, n, d]; caches [b, h, C, d] (already holding this call's keys); visible [b, n, C] bool."""
-        q = self._split(attention.q_dense(x), self.key_size)
-        a = tf.einsum('bhjd,bhkd->bhjk', q, k_cache) / self.key_size ** 0.5
+        q = tf.cast(self._split(self._dense(attention.q_dense, x), self.key_size), self.dtype)
+        a = tf.cast(tf.einsum('bhjd,bhkd->bhjk', q, k_cache), tf.float32) / self.key_size ** 0.5
         a = tf.where(visible[:, None], a, tf.cast(-np.inf, a.dtype))
-        o = tf.einsum('bhjk,bhkd->bhjd', tf.nn.softmax(a, -1), v_cache)
+        o = tf.einsum('bhjk,bhkd->bhjd', tf.cast(tf.nn.softmax(a, -1), self.dtype), v_cache)
         b, n = tf.shape(x)[0], tf.shape(x)[1]
         o = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [b, n, self.heads * self.head_size])
-        return attention.o_dense(o)
+        return self._dense(attention.o_dense, tf.cast(o, tf.float32))
 
     def _blocks(self, x, caches, write, visible):
         """Run all layers; ``write(cache, new)`` stores this call's keys/values into a layer's cache."""
         new_caches = []
         for (attention, att_norm, ffn, ffn_norm), (k_cache, v_cache) in zip(self.blocks, caches):
-            k_cache = write(k_cache, self._split(attention.k_dense(x), self.key_size))
-            v_cache = write(v_cache, self._split(attention.v_dense(x), self.head_size))
+            k = self._split(self._dense(attention.k_dense, x), self.key_size)
+            v = self._split(self._dense(attention.v_dense, x), self.head_size)
+            k_cache = write(k_cache, tf.cast(k, self.dtype))
+            v_cache = write(v_cache, tf.cast(v, self.dtype))
             new_caches.append((k_cache, v_cache))
             x = att_norm(x + self._attend(attention, x, k_cache, v_cache, visible))
-            x = ffn_norm(x + ffn(x))
+            x = ffn_norm(x + self._ffn(ffn, x))
         return x, new_caches
 
     def _logits(self, h):
         dense, norm, bias = self.mlm
-        return bias(self.token_embedding(norm(dense(h)), mode='dense'))
+        h = norm(self._dense(dense, h))
+        if not self._low:
+            return bias(self.token_embedding(h, mode='dense'))
+        table = self._low[id(self.token_embedding)]
+        return bias(tf.cast(tf.matmul(tf.cast(h, self.dtype), table, transpose_b=True), tf.float32))
 
     def _log_probs(self, h):
         return tf.nn.log_softmax(self._logits(h), -1)
 
     def empty_cache(self, rows, capacity):
-        return [(tf.zeros([rows, self.heads, capacity, self.key_size]),
-                 tf.zeros([rows, self.heads, capacity, self.head_size])) for _ in self.blocks]
+        return [(tf.zeros([rows, self.heads, capacity, self.key_size], self.dtype),
+                 tf.zeros([rows, self.heads, capacity, self.head_size], self.dtype)) for _ in self.blocks]
 
     # ------------------------------------------------------------------ compiled entry points
 
@@ -148,7 +208,7 @@ class CachedLM(LMBackend):
         slots = tf.range(capacity)
         generated = (slots >= prompt_size) & (slots <= slot)
         visible = (prompt_real | generated[None])[:, None, :]
-        onehot = tf.cast(tf.range(capacity) == slot, tf.float32)[None, None, :, None]
+        onehot = tf.cast(tf.range(capacity) == slot, self.dtype)[None, None, :, None]
 
         def write(cache, new):
             return cache * (1 - onehot) + new * onehot

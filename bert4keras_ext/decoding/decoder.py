@@ -46,6 +46,9 @@ class Decoder:
         application: ``'unilm'`` (generated tokens get segment 1) or ``'lm'``.
         jit_compile: compile the per-step function with XLA (fewer, fused kernels: faster steps, a longer first
             call).
+        dtype: ``'float32'`` (default) or ``'bfloat16'``: matrix products and the cache in bfloat16 (faster on CPUs
+            with bfloat16 units; log-probs agree with float32 to about 1e-2, so a near tie can pick another token —
+            ``benchmarks/decoding_speed.py --bf16`` measures both).
 
     Inputs are a *batch*: a list of token-id lists, with ``segments`` a list of segment-id lists (default all 0).
     ``greedy`` and ``beam_search`` return one :class:`Result` (``ids``, ``score``, ``status``) per input,
@@ -60,8 +63,9 @@ class Decoder:
         samples = dec.sample([token_ids], n=4, processors=[TopP(0.9)], segments=[segment_ids], seed=0)[0]
     """
 
-    def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm', jit_compile=True):
-        self.lm = model if hasattr(model, 'prefill') else CachedLM(model, application, jit_compile=jit_compile)
+    def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm', jit_compile=True, dtype='float32'):
+        self.lm = model if hasattr(model, 'prefill') else CachedLM(model, application, jit_compile=jit_compile,
+                                                                    dtype=dtype)
         end_ids = [end_ids] if np.isscalar(end_ids) else list(end_ids)
         if not end_ids:
             raise ValueError('end_ids must name at least one token id')

@@ -190,3 +190,29 @@ def test_profile_accounts_for_the_phases(unilm):
     prof = dec.profile()
     assert prof['steps'] == 5 and all(prof[k] > 0 for k in ('prefill', 'step', 'transfer', 'processors', 'search'))
     assert dec.profile() == {}  # reset after reading
+
+
+def test_bfloat16_log_probs_follow_float32(unilm):
+    """The bfloat16 option keeps log-probs within bfloat16 rounding of float32 over prefill and 10 steps, and its
+    cache is bfloat16 (so it really runs in low precision)."""
+    rng = np.random.RandomState(3)
+    src = sources(3, rng)
+    outs = {}
+    for dtype in ('float32', 'bfloat16'):
+        dec = Decoder(unilm, END, maxlen=10, dtype=dtype)
+        lp, caches, lengths, s, real = dec._prefill(src, None)
+        seq = [lp]
+        nxt = np.array([5, 6, 7], 'int32')  # the same forced tokens for both precisions
+        for t in range(10):
+            lp, caches = dec._step(nxt, lengths + t, s + t, s, real, caches)
+            seq.append(lp)
+        outs[dtype] = np.stack(seq)
+        assert caches[0][0].dtype.name == dtype
+    diff = np.abs(outs['bfloat16'] - outs['float32'])
+    assert 0 < diff.max() < 0.1
+    np.testing.assert_allclose(np.exp(outs['bfloat16']).sum(-1), 1, atol=1e-3)
+
+
+def test_bfloat16_refuses_unknown_dtype(unilm):
+    with pytest.raises(ValueError, match='dtype'):
+        CachedLM(unilm, dtype='float16')
