@@ -55,7 +55,19 @@ def log_table(log, every=2000):
     return '\n'.join(rows)
 
 
-def main(argv=None):
+def explicitly_given(parser, argv):
+    """The destinations of the options written on the command line (not filled in from defaults)."""
+    saved = {a.dest: a.default for a in parser._actions}
+    try:
+        for action in parser._actions:
+            action.default = argparse.SUPPRESS
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for action in parser._actions:
+            action.default = saved[action.dest]
+
+
+def options():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--run_dir', default=os.path.join(default_cache_dir(), 'pretrain_run'),
                    help='where the run keeps its state (default: %(default)s)')
@@ -78,10 +90,16 @@ def main(argv=None):
                    help='compute dtype (weights are float32 either way; default: mixed_bfloat16)')
     p.add_argument('--seed', type=int, default=0, help='seed of the data order, masks and initial weights')
     p.add_argument('--export', default=None, metavar='DIR',
-                   help='after training, write the Google-format checkpoint directory to DIR')
+                   help="write the run's current state as a Google-format checkpoint directory to DIR (with "
+                   'pretrain_report.json, pretrain_log.jsonl, heldout_curve.png), without training')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     p.add_argument('--table', action='store_true', help='print the held-out log of --run_dir as a markdown table '
                    '(and write its plot) without training')
+    return p
+
+
+def main(argv=None):
+    p = options()
     args = p.parse_args(argv)
     if args.table:
         log = _read_log(args.run_dir)
@@ -96,18 +114,24 @@ def main(argv=None):
                     config=dict(num_hidden_layers=args.layers, hidden_size=args.hidden,
                                 num_attention_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden))
     fresh = not os.path.isfile(os.path.join(args.run_dir, 'data.npz'))
+    if not fresh:  # resuming: the stored settings stand except the options given on this command line
+        given = explicitly_given(p, argv)
+        if 'steps' in given and 'decay_start' not in given:
+            given.add('decay_start')
+        settings = {k: v for k, v in settings.items() if k in given}
     documents, held = corpus_documents() if fresh else (None, None)
     run = PretrainRun(args.run_dir, documents=documents, heldout_documents=held,
                       ood_texts=cmrc_passages() if fresh else None, verbose=0 if args.quiet else 1, **settings)
+    if args.export:
+        report = run.export(args.export)
+        plot_log(run.log(), os.path.join(args.export, 'heldout_curve.png'))
+        print(json.dumps({k: report[k] for k in report if k.endswith('_acc') or k.endswith('hours')}, indent=1))
+        return 0
     if fresh:
         print('vocab %d tokens; %d training rows of %d tokens; [UNK] share %s'
               % (len(run.vocab), len(run.train_rows), args.maxlen, run.unk_share))
     run.train(hours=args.hours)
     plot_log(run.log(), os.path.join(args.run_dir, 'heldout_curve.png'))
-    if args.export:
-        report = run.export(args.export)
-        plot_log(run.log(), os.path.join(args.export, 'heldout_curve.png'))
-        print(json.dumps({k: report[k] for k in report if k.endswith('_acc') or k.endswith('hours')}, indent=1))
     return 0
 
 

@@ -224,12 +224,31 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
 
 
 def test_resume_refuses_other_settings_but_allows_a_longer_schedule(tmp_path):
-    run = _toy_run(str(tmp_path / 'r'))
+    run = _toy_run(str(tmp_path / 'r'), decay_start=20)
     run.train(max_steps=5)
     with pytest.raises(ValueError, match='batch_size=8'):
-        _toy_run(str(tmp_path / 'r'), batch_size=4)
+        _toy_run(str(tmp_path / 'r'), batch_size=4, decay_start=20)
     longer = _toy_run(str(tmp_path / 'r'), steps=60, decay_start=40)
     assert longer.settings['steps'] == 60 and int(longer.step.numpy()) == 5
+
+
+def test_a_decayed_run_refuses_a_schedule_that_rewinds_its_learning_rate(tmp_path):
+    """Once the decay has begun, a new schedule would change the rate of steps already taken (a finished run
+    would jump back to the peak rate): refused, and the stored schedule is kept."""
+    run = _toy_run(str(tmp_path / 'r'))  # decay from step 3
+    run.train(max_steps=5)
+    with pytest.raises(ValueError, match='past a decay start'):
+        _toy_run(str(tmp_path / 'r'), steps=60, decay_start=40)
+    again = _toy_run(str(tmp_path / 'r'))
+    assert (again.settings['steps'], again.settings['decay_start']) == (30, 3)
+
+
+def test_pretrain_cli_keeps_stored_settings_unless_given():
+    from tasks.pretrain_tiny_bert import explicitly_given, options
+    p = options()
+    assert explicitly_given(p, ['--export', 'x']) == {'export'}
+    assert explicitly_given(p, ['--steps', '30000', '--hours', '1']) == {'steps', 'hours'}
+    assert p.parse_args([]).steps == 30000  # the defaults are back after the check
 
 
 def test_batches_are_a_function_of_seed_and_step(tmp_path):

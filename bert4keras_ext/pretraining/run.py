@@ -115,8 +115,10 @@ class PretrainRun:
                 raise ValueError('%s was made with other settings (%s); use a new run directory or the stored '
                                  'values' % (run_dir, ', '.join('%s=%r' % (k, stored[k]) for k in clash)))
             self.settings = wanted
+            self._stored_schedule = (stored['steps'], stored['decay_start'])
         else:
             self.settings = resolve_settings(**settings)
+            self._stored_schedule = None
         s = self.settings
         self._write_json(self.settings, 'settings.json')
         self.vocab_path = os.path.join(run_dir, 'vocab.txt')
@@ -233,6 +235,7 @@ class PretrainRun:
             if self.verbose:
                 print('Resumed %s at step %d (%.2f h of training so far).'
                       % (self.run_dir, int(self.step.numpy()), float(self.seconds.numpy()) / 3600))
+        self._check_schedule_change(int(self.step.numpy()))
         self._truncate_log(int(self.step.numpy()))
         model, optimizer = self.model, self.optimizer
 
@@ -342,6 +345,21 @@ class PretrainRun:
     def _append_log(self, entry):
         with open(os.path.join(self.run_dir, 'log.jsonl'), 'a', encoding='utf-8') as f:
             f.write(json.dumps(entry) + '\n')
+
+    def _check_schedule_change(self, step):
+        """A new ``steps``/``decay_start`` may only change learning rates of steps not yet taken: refused once
+        the decay of the stored or of the new schedule has begun (e.g. a decayed run would jump back to the peak
+        rate)."""
+        if self._stored_schedule is None:
+            return
+        old_steps, old_decay = self._stored_schedule
+        new = (self.settings['steps'], self.settings['decay_start'])
+        if new != (old_steps, old_decay) and step > min(old_decay, new[1]):
+            self.settings['steps'], self.settings['decay_start'] = old_steps, old_decay
+            self._write_json(self.settings, 'settings.json')
+            raise ValueError('%s is at step %d, past a decay start (stored steps=%d, decay_start=%d; asked '
+                             'steps=%d, decay_start=%d): the schedule can only be changed before its decay begins'
+                             % (self.run_dir, step, old_steps, old_decay, new[0], new[1]))
 
     def _truncate_log(self, step):
         """Drop log lines written after the checkpoint being resumed (a run that died between the two)."""
