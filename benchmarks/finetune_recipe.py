@@ -30,6 +30,8 @@ def main(argv=None):
     p.add_argument('--seeds', type=int, default=1, help='seeds per grid cell (default: 1)')
     p.add_argument('--learning_rates', type=float, nargs='+', default=[3e-5, 1e-4, 3e-4])
     p.add_argument('--batch_sizes', type=int, nargs='+', default=[32, 64])
+    p.add_argument('--poolings', nargs='+', default=['cls', 'mean'], choices=['cls', 'mean'],
+                   help='sentence vector of the classifier: [CLS] or the mean over tokens')
     p.add_argument('--max_epochs', type=int, default=8)
     p.add_argument('--maxlen', type=int, default=128)
     p.add_argument('--output', default=os.path.join(ROOT, 'results', 'base_model', 'recipe.json'))
@@ -47,39 +49,60 @@ def main(argv=None):
     xv, yv = encode_all(tokenizer, valid, args.maxlen)
     loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     grid = []
-    for size, lr, batch in itertools.product(args.sizes, args.learning_rates, args.batch_sizes):
+    done = {}
+    if os.path.isfile(args.output):  # cells of an earlier (interrupted) run of the same grid are kept
+        with open(args.output, encoding='utf-8') as f:
+            earlier = json.load(f)
+        if earlier.get('checkpoint') == directory and earlier.get('max_epochs', args.max_epochs) == args.max_epochs:
+            done = {(c['size'], c['learning_rate'], c['batch_size'], c.get('pooling', 'cls')): c
+                    for c in earlier['grid']}
+    for size, lr, batch, pooling in itertools.product(args.sizes, args.learning_rates, args.batch_sizes,
+                                                      args.poolings):
+        if (size, lr, batch, pooling) in done:
+            grid.append(done[(size, lr, batch, pooling)])
+            print('size %4d lr %.0e batch %2d %-4s: best valid %.4f at epoch %d (from %s)' % (
+                size, lr, batch, pooling, grid[-1]['best_valid'], grid[-1]['best_epoch'], args.output), flush=True)
+            continue
         scores = []
         for seed in range(args.seeds):
             x, y = encode_all(tokenizer, sample(pool, size, seed), args.maxlen)
             tf.keras.utils.set_random_seed(seed)
-            model, _ = clf.build_classifier(config, ckpt, 2)
+            model, _ = clf.build_classifier(config, ckpt, 2, pooling=pooling)
             start = time.time()
             _, keep = clf.fine_tune(model, loss, list(x), y, seed=seed, validation_data=(list(xv), yv),
                                     learning_rate=lr, batch_size=batch, epochs=args.max_epochs)
             scores.append({'valid_by_epoch': keep.scores, 'seconds': time.time() - start})
         by_epoch = np.mean([s['valid_by_epoch'] for s in scores], axis=0)
-        cell = {'size': size, 'learning_rate': lr, 'batch_size': batch, 'valid_by_epoch': by_epoch.tolist(),
+        cell = {'size': size, 'learning_rate': lr, 'batch_size': batch, 'pooling': pooling, 'valid_by_epoch': by_epoch.tolist(),
                 'best_epoch': int(np.argmax(by_epoch)) + 1, 'best_valid': float(by_epoch.max()),
                 'seconds': float(np.mean([s['seconds'] for s in scores]))}
         grid.append(cell)
-        print('size %4d lr %.0e batch %2d: best valid %.4f at epoch %d (%.0f s); by epoch %s' % (
-            size, lr, batch, cell['best_valid'], cell['best_epoch'], cell['seconds'],
+        save(args, directory, grid, None)
+        print('size %4d lr %.0e batch %2d %-4s: best valid %.4f at epoch %d (%.0f s); by epoch %s' % (
+            size, lr, batch, pooling, cell['best_valid'], cell['best_epoch'], cell['seconds'],
             ' '.join('%.3f' % v for v in by_epoch)), flush=True)
-    # one recipe for both sizes: the (lr, batch) with the best mean validation accuracy over sizes
-    keys = sorted({(c['learning_rate'], c['batch_size']) for c in grid})
-    mean = {k: float(np.mean([c['best_valid'] for c in grid if (c['learning_rate'], c['batch_size']) == k]))
-            for k in keys}
-    lr, batch = max(keys, key=lambda k: mean[k])
-    chosen = {'learning_rate': lr, 'batch_size': batch, 'epochs': args.max_epochs, 'restore_best': True,
-              'mean_best_valid': mean[(lr, batch)],
-              'best_epochs': [c['best_epoch'] for c in grid if (c['learning_rate'], c['batch_size']) == (lr, batch)]}
+    # one recipe for both sizes: the (lr, batch, pooling) with the best mean validation accuracy over sizes
+    def key(c):
+        return c['learning_rate'], c['batch_size'], c.get('pooling', 'cls')
+    keys = sorted({key(c) for c in grid if c['size'] in args.sizes})
+    mean = {k: float(np.mean([c['best_valid'] for c in grid if key(c) == k and c['size'] in args.sizes]))
+            for k in keys if all(any(key(c) == k and c['size'] == n for c in grid) for n in args.sizes)}
+    lr, batch, pooling = max(mean, key=lambda k: mean[k])
+    chosen = {'learning_rate': lr, 'batch_size': batch, 'pooling': pooling, 'epochs': args.max_epochs,
+              'restore_best': True, 'mean_best_valid': mean[(lr, batch, pooling)],
+              'best_epochs': [c['best_epoch'] for c in grid if key(c) == (lr, batch, pooling)]}
+    save(args, directory, grid, chosen)
+    print('chosen: %s' % chosen)
+    return chosen
+
+
+def save(args, directory, grid, chosen):
+    from tasks import experiment
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, 'w', encoding='utf-8') as f:
         json.dump({'command': 'python benchmarks/finetune_recipe.py ' + ' '.join(sys.argv[1:]),
-                   'commit': experiment.package_commit(), 'checkpoint': directory, 'grid': grid, 'chosen': chosen},
-                  f, indent=1)
-    print('chosen: %s' % chosen)
-    return chosen
+                   'commit': experiment.package_commit(), 'checkpoint': directory, 'max_epochs': args.max_epochs,
+                   'grid': grid, 'chosen': chosen}, f, indent=1)
 
 
 if __name__ == '__main__':

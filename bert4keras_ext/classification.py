@@ -13,7 +13,8 @@ from bert4keras_ext.layers.masks import TakeFirstToken
 # The fine-tuning recipe of the default model, chosen on validation reviews by benchmarks/finetune_recipe.py from
 # UER's grid (learning rate 3e-5 / 1e-4 / 3e-4, batch 32 / 64, up to 8 epochs with the best epoch kept); the
 # figures are in results/base_model/. ``epochs`` is the most; ``restore_best`` keeps the best validation epoch.
-RECIPE = dict(learning_rate=1e-4, batch_size=32, epochs=5, warmup=0.1, weight_decay=0.01, restore_best=True)
+RECIPE = dict(learning_rate=1e-4, batch_size=32, epochs=5, warmup=0.1, weight_decay=0.01, restore_best=True,
+              pooling='cls')
 
 
 @tf.keras.utils.register_keras_serializable(package='bert4keras_ext')
@@ -55,15 +56,24 @@ def encode(tokenizer, texts, maxlen, second=None):
 
 
 def build_classifier(config_path, checkpoint_path, num_outputs, dropout=0.1, bias_initializer='zeros',
-                     model_class=tf.keras.Model, **model_kwargs):
-    """BERT (loaded with a checked report) + dropout + Dense(num_outputs) logits on [CLS].
+                     model_class=tf.keras.Model, pooling=None, **model_kwargs):
+    """BERT (loaded with a checked report) + dropout + Dense(num_outputs) logits on a sentence vector.
 
+    ``pooling``: ``'cls'`` (the [CLS] vector) or ``'mean'`` (:class:`~bert4keras_ext.layers.MaskedMeanPool`, the
+    mean over real tokens); default ``RECIPE['pooling']``.
     ``model_class``: e.g. :class:`bert4keras_ext.training.FloodingModel`; ``model_kwargs`` go to it.
     Returns ``(model, bert_model)``.
     """
     from bert4keras_ext.checkpoints import load_model
+    from bert4keras_ext.layers import MaskedMeanPool
+    pooling = pooling or RECIPE['pooling']
+    if pooling not in ('cls', 'mean'):
+        raise ValueError("pooling must be 'cls' or 'mean', got %r" % (pooling,))
     bert, report = load_model(config_path=config_path, checkpoint_path=checkpoint_path, allow_missing=False)
-    x = TakeFirstToken(name='CLS')(bert.output)
+    if pooling == 'cls':
+        x = TakeFirstToken(name='CLS')(bert.output)
+    else:
+        x = MaskedMeanPool(name='mean_pool')([bert.output, bert.inputs[0]])
     x = tf.keras.layers.Dropout(dropout)(x)
     logits = tf.keras.layers.Dense(num_outputs, bias_initializer=bias_initializer, name='logits')(x)
     return model_class(bert.inputs, logits, **model_kwargs), bert
@@ -207,6 +217,7 @@ def fine_tune(model, loss, x, y, recipe=None, seed=0, validation_data=None, metr
     in batches of ``batch_size``, data shuffled with ``seed``. With ``validation_data`` and ``restore_best`` the
     best epoch by ``metric`` (default accuracy) is kept. Returns ``(history, keep_best_or_None)``."""
     r = dict(RECIPE if recipe is None else recipe, **overrides)
+    r.pop('pooling', None)  # a property of the model (build_classifier), not of the training
     unknown = set(r) - set(RECIPE)
     if unknown:
         raise TypeError('unknown recipe keys: %s' % ', '.join(sorted(unknown)))

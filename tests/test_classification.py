@@ -82,3 +82,12 @@ def test_bucketed_prediction_equals_padded_prediction(tiny_dir):
         ids[i, 0] = 2
     x = [ids, np.zeros_like(ids)]
     np.testing.assert_allclose(clf.predict_logits(model, x, batch_size=4), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_masked_mean_pool_averages_real_tokens_only():
+    from bert4keras_ext.layers import MaskedMeanPool
+    x = np.arange(2 * 3 * 2, dtype='float32').reshape(2, 3, 2)
+    ids = np.array([[4, 5, 0], [0, 0, 0]], 'int32')
+    out = MaskedMeanPool()([x, ids]).numpy()
+    np.testing.assert_allclose(out[0], x[0, :2].mean(0))
+    np.testing.assert_allclose(out[1], 0)  # no real token: zeros, not NaN

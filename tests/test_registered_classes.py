@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import bert4keras_ext  # noqa: F401
 from bert4keras_ext import classification, language_models, losses, pretraining, regularizers, training
-from bert4keras_ext.layers import masks, termination, theseus
+from bert4keras_ext.layers import masks, pooling, termination, theseus
 from bert4keras_ext.qa import model as qa_model, reader as qa_reader
 
 PACKAGE = 'bert4keras_ext>'
@@ -70,6 +70,8 @@ CASES = {
     'LMMask': lambda: LayerCase(masks.LMMask(), [ints(9, 2, 5)]),
     'UniLMMask': lambda: LayerCase(masks.UniLMMask(), [np.array([[0, 0, 1, 1], [0, 1, 1, 1]], 'int32')]),
     'TakeFirstToken': lambda: LayerCase(masks.TakeFirstToken(), [floats(2, 4, 3)]),
+    'MaskedMeanPool': lambda: LayerCase(pooling.MaskedMeanPool(), [floats(2, 4, 3),
+                                                                   np.array([[5, 6, 0, 0], [5, 6, 7, 8]], 'int32')]),
     'SelfTerminatingHead': lambda: LayerCase(termination.SelfTerminatingHead(eos_id=1, epsilon=0.01),
                                              [floats(2, 4, 6), floats(2, 4, 5)]),
     'ModuleReplacement': lambda: LayerCase(theseus.ModuleReplacement(rate=0.5, seed=1),
