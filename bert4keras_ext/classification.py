@@ -10,11 +10,13 @@ import tensorflow as tf
 
 from bert4keras_ext.layers.masks import TakeFirstToken
 
-# The fine-tuning recipe of the default model, chosen on validation reviews by benchmarks/finetune_recipe.py from
-# UER's grid (learning rate 3e-5 / 1e-4 / 3e-4, batch 32 / 64, up to 8 epochs with the best epoch kept); the
-# figures are in results/base_model/. ``epochs`` is the most; ``restore_best`` keeps the best validation epoch.
-RECIPE = dict(learning_rate=1e-4, batch_size=32, epochs=5, warmup=0.1, weight_decay=0.01, restore_best=True,
-              pooling='cls')
+# The fine-tuning recipe of the default model, chosen on validation reviews (never the test reviews) by
+# benchmarks/finetune_recipe.py; the grid is in results/base_model/recipe.json. Mean pooling, lr 3e-4 and batch 32
+# had the best validation accuracy averaged over 600 and 2,000 training reviews (0.793 / 0.796); training runs 8
+# epochs of warm-up + linear decay and keeps the best validation epoch (``restore_best``) when validation data is
+# given. ``pooling`` is read by build_classifier, the rest by fine_tune.
+RECIPE = dict(learning_rate=3e-4, batch_size=32, epochs=8, warmup=0.1, weight_decay=0.01, restore_best=True,
+              pooling='mean')
 
 
 @tf.keras.utils.register_keras_serializable(package='bert4keras_ext')
