@@ -77,7 +77,7 @@ def main(argv=None):
                 'best_epoch': int(np.argmax(by_epoch)) + 1, 'best_valid': float(by_epoch.max()),
                 'seconds': float(np.mean([s['seconds'] for s in scores]))}
         grid.append(cell)
-        save(args, directory, grid, None)
+        save(args, directory, grid + _others(done, grid), None)
         print('size %4d lr %.0e batch %2d %-4s: best valid %.4f at epoch %d (%.0f s); by epoch %s' % (
             size, lr, batch, pooling, cell['best_valid'], cell['best_epoch'], cell['seconds'],
             ' '.join('%.3f' % v for v in by_epoch)), flush=True)
@@ -91,9 +91,17 @@ def main(argv=None):
     chosen = {'learning_rate': lr, 'batch_size': batch, 'pooling': pooling, 'epochs': args.max_epochs,
               'restore_best': True, 'mean_best_valid': mean[(lr, batch, pooling)],
               'best_epochs': [c['best_epoch'] for c in grid if key(c) == (lr, batch, pooling)]}
-    save(args, directory, grid, chosen)
+    save(args, directory, grid + _others(done, grid), chosen)
     print('chosen: %s' % chosen)
     return chosen
+
+
+def _others(done, grid):
+    """Earlier cells outside this invocation's grid (kept in the file, not used to choose)."""
+    def key(c):
+        return c['size'], c['learning_rate'], c['batch_size'], c.get('pooling', 'cls')
+    here = {key(c) for c in grid}
+    return [c for k, c in done.items() if k not in here]
 
 
 def save(args, directory, grid, chosen):

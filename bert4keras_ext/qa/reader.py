@@ -190,7 +190,12 @@ class Reader:
         """Weights (``reader.weights.h5``), ``bert_config.json``, ``vocab.txt`` and ``reader_config.json``."""
         import shutil
         os.makedirs(directory, exist_ok=True)
-        self.model.save_weights(os.path.join(directory, 'reader.weights.h5'))
+        optimizer = getattr(self.model, 'optimizer', None)
+        self.model.optimizer = None  # the '.weights.h5' format would store the optimizer's slots too (3x the size)
+        try:
+            self.model.save_weights(os.path.join(directory, 'reader.weights.h5'))
+        finally:
+            self.model.optimizer = optimizer
         if os.path.abspath(config_path) != os.path.abspath(os.path.join(directory, 'bert_config.json')):
             shutil.copyfile(config_path, os.path.join(directory, 'bert_config.json'))
         vocab = sorted(self.tokenizer._token_dict.items(), key=lambda kv: kv[1])

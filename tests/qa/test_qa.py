@@ -135,3 +135,33 @@ def test_degenerate_questions_and_quality():
     assert q['degenerate_kinds'] == {'repeated_char': 1}
     lengths = answer_lengths([{'pairs': [{'answer': '北京'}, {'answer': '一'}]}, {'pairs': []}])
     assert lengths == {'mean_answer_length': 1.5, 'answer_length_histogram': {'2': 1, '1': 1}}
+
+
+def test_shipped_models_generate_and_answer_without_a_checkpoint(tmp_path):
+    """A fresh install: `generate` and `answer` with no --checkpoint / --reader use the shipped models (skipped until
+    they are shipped, issue #20). Answers are passage spans of >= 2 characters, and the reader answers inside the
+    passage."""
+    import os
+    from bert4keras_ext.qa.generator import shipped_generator_dir
+    from bert4keras_ext.qa.reader import shipped_reader_dir
+    try:
+        shipped_generator_dir()
+    except FileNotFoundError:
+        pytest.skip('no generator shipped in bert4keras_ext/assets/qa_generator yet')
+    assert shipped_reader_dir(required=False) and os.path.isdir(shipped_reader_dir())
+    passage = '1998年1月，国务院总理李鹏在北京人民大会堂会见了来访的法国外交部长韦德里纳，双方就中法关系交换了意见。'
+    src = tmp_path / 'p.txt'
+    src.write_text(passage + '\n', encoding='utf-8')
+    out = tmp_path / 'pairs.jsonl'
+    cli.main(['generate', '--input', str(src), '--output', str(out), '--answers', '2'])
+    record = json.loads(out.read_text(encoding='utf-8').strip())
+    assert record['status'] == 'ok' and record['pairs']
+    for pair in record['pairs']:
+        assert len(pair['answer']) >= 2 and pair['answer'] in passage and pair['question']
+    q = tmp_path / 'q.jsonl'
+    q.write_text(json.dumps({'passage': passage, 'question': record['pairs'][0]['question']}, ensure_ascii=False)
+                 + '\n', encoding='utf-8')
+    answers = tmp_path / 'a.jsonl'
+    cli.main(['answer', '--input', str(q), '--output', str(answers)])
+    got = json.loads(answers.read_text(encoding='utf-8').strip())
+    assert got['status'] == 'ok' and got['answer'] in passage

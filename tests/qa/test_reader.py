@@ -46,6 +46,11 @@ def test_reader_save_load_gives_the_same_answers(trained, tiny_dir, tmp_path):
     trained.save(str(tmp_path / 'reader'), tiny_dir + '/bert_config.json')
     loaded = Reader.load(str(tmp_path / 'reader'))
     assert loaded.answer([e['passage'] for e in test], [e['question'] for e in test]) == before
+    # weights only: the trained model's optimizer slots (2 per weight under Adam) are not written
+    import h5py
+    assert trained.model.optimizer is not None
+    with h5py.File(str(tmp_path / 'reader' / 'reader.weights.h5'), 'r') as f:
+        assert 'layers' in f and 'optimizer' not in f
     with pytest.raises(FileNotFoundError, match='lacks reader.weights.h5'):
         Reader.load(str(tmp_path))
 
