@@ -45,7 +45,7 @@ class Decoder:
         maxlen: the most tokens to generate; ``minlen``: the fewest before an end token counts.
         application: ``'unilm'`` (generated tokens get segment 1) or ``'lm'``.
         jit_compile: compile the per-step function with XLA (fewer, fused kernels: faster steps, a longer first
-            call).
+            call). Default: on for float32, off for bfloat16 (XLA on CPU made the bfloat16 step 2.7x slower).
         dtype: ``'float32'`` (default) or ``'bfloat16'``: matrix products and the cache in bfloat16 (faster on CPUs
             with bfloat16 units; log-probs agree with float32 to about 1e-2, so a near tie can pick another token —
             ``benchmarks/decoding_speed.py --bf16`` measures both).
@@ -63,7 +63,9 @@ class Decoder:
         samples = dec.sample([token_ids], n=4, processors=[TopP(0.9)], segments=[segment_ids], seed=0)[0]
     """
 
-    def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm', jit_compile=True, dtype='float32'):
+    def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm', jit_compile=None, dtype='float32'):
+        if jit_compile is None:  # measured (README, decoding): XLA helps the float32 step, slows the bfloat16 one
+            jit_compile = dtype == 'float32'
         self.lm = model if hasattr(model, 'prefill') else CachedLM(model, application, jit_compile=jit_compile,
                                                                     dtype=dtype)
         end_ids = [end_ids] if np.isscalar(end_ids) else list(end_ids)
