@@ -15,8 +15,9 @@ Both are ``tf.function``s with stable shapes: one trace per (rows, S, capacity).
 ``dtype='bfloat16'`` runs the matrix products (embeddings, attention projections, feed-forward, MLM head) and the
 cache in bfloat16 from bfloat16 copies of those weights made once at construction, while the residual stream, the
 layer norms, the softmaxes and the returned log-probs stay float32. A batch-1 step reads every weight once, so
-halving the bytes read is what speeds it up on a memory-bound CPU; ``benchmarks/decoding_speed.py`` reports the
-speed and the agreement with float32.
+halving the bytes read should speed it up on a memory-bound CPU; measured on this project's CPU it does not
+(``benchmarks/decoding_precision.py``: about float32's speed without XLA, 2.7x slower with XLA), so it is an option
+to measure on other hardware, not a default. ``benchmarks/decoding_speed.py --bf16`` reports speed and agreement.
 """
 import numpy as np
 import tensorflow as tf
