@@ -54,8 +54,7 @@ def main(argv=None):
         with open(args.output, encoding='utf-8') as f:
             earlier = json.load(f)
         if earlier.get('checkpoint') == directory and earlier.get('max_epochs', args.max_epochs) == args.max_epochs:
-            done = {(c['size'], c['learning_rate'], c['batch_size'], c.get('pooling', 'cls')): c
-                    for c in earlier['grid']}
+            done = {_cell_key(c): c for c in earlier['grid']}
     for size, lr, batch, pooling in itertools.product(args.sizes, args.learning_rates, args.batch_sizes,
                                                       args.poolings):
         if (size, lr, batch, pooling) in done:
@@ -83,7 +82,7 @@ def main(argv=None):
             ' '.join('%.3f' % v for v in by_epoch)), flush=True)
     # one recipe for both sizes: the (lr, batch, pooling) with the best mean validation accuracy over sizes
     def key(c):
-        return c['learning_rate'], c['batch_size'], c.get('pooling', 'cls')
+        return _cell_key(c)[1:]
     keys = sorted({key(c) for c in grid if c['size'] in args.sizes})
     mean = {k: float(np.mean([c['best_valid'] for c in grid if key(c) == k and c['size'] in args.sizes]))
             for k in keys if all(any(key(c) == k and c['size'] == n for c in grid) for n in args.sizes)}
@@ -96,11 +95,14 @@ def main(argv=None):
     return chosen
 
 
+def _cell_key(c):
+    """(size, learning rate, batch, pooling) of a grid cell; cells from before pooling was a choice are 'cls'."""
+    return c['size'], c['learning_rate'], c['batch_size'], c.get('pooling', 'cls')
+
+
 def _others(done, grid):
     """Earlier cells outside this invocation's grid (kept in the file, not used to choose)."""
-    def key(c):
-        return c['size'], c['learning_rate'], c['batch_size'], c.get('pooling', 'cls')
-    here = {key(c) for c in grid}
+    here = {_cell_key(c) for c in grid}
     return [c for k, c in done.items() if k not in here]
 
 

@@ -108,8 +108,7 @@ class CachedLM(LMBackend):
         if not self._low:
             return layer(x)
         kernel, bias, activation = self._low[id(layer)]
-        y = tf.matmul(tf.cast(x, self.dtype), kernel) if x.shape.rank == 2 else \
-            tf.einsum('...i,io->...o', tf.cast(x, self.dtype), kernel)
+        y = tf.einsum('...i,io->...o', tf.cast(x, self.dtype), kernel)
         if bias is not None:
             y = y + bias
         return tf.cast(activation(y) if activation is not None else y, tf.float32)
