@@ -1,7 +1,8 @@
 """Fine-tuning a bert4keras BERT as a text classifier: encoding, model building, training, prediction.
 
-Shared by the classification task scripts (articles 4, 6, 7, 8); the head reads the [CLS] vector and outputs
-logits (``num_classes`` of them, or one for a binary sigmoid head).
+Shared by the classification task scripts (articles 2, 3, 4, 6, 7, 8); the head pools a sentence vector (the mean of
+the token vectors by default, or [CLS]) and outputs logits (``num_classes`` of them, or one for a binary sigmoid
+head).
 """
 import math
 
@@ -81,12 +82,25 @@ def build_classifier(config_path, checkpoint_path, num_outputs, dropout=0.1, bia
     return model_class(bert.inputs, logits, **model_kwargs), bert
 
 
-def head_model(hidden, classes, dropout=0.1, name='head'):
-    """A classification head as its own model: ``[b, n, hidden]`` sequence -> [CLS] vector -> dropout -> Dense
-    logits. Shared by models that must exchange encoders under one head (BERT-of-Theseus)."""
-    inp = tf.keras.Input((None, hidden))
-    x = tf.keras.layers.Dropout(dropout)(TakeFirstToken()(inp))
-    return tf.keras.Model(inp, tf.keras.layers.Dense(classes)(x), name=name)
+def head_model(hidden, classes, dropout=0.1, name='head', pooling=None):
+    """A classification head as its own model, shared by models that must exchange encoders under one head
+    (BERT-of-Theseus): sentence vector -> dropout -> Dense logits.
+
+    ``pooling``: ``'cls'`` — input the ``[b, n, hidden]`` sequence, read its [CLS] vector; ``'mean'`` — inputs
+    ``[sequence, token_ids]``, the mean over real tokens (:class:`~bert4keras_ext.layers.MaskedMeanPool`); default
+    ``RECIPE['pooling']``. Call a mean-pooling head as ``head([sequence, token_ids])``."""
+    from bert4keras_ext.layers import MaskedMeanPool
+    pooling = pooling or RECIPE['pooling']
+    if pooling not in ('cls', 'mean'):
+        raise ValueError("pooling must be 'cls' or 'mean', got %r" % (pooling,))
+    seq = tf.keras.Input((None, hidden))
+    if pooling == 'cls':
+        inputs, x = seq, TakeFirstToken()(seq)
+    else:
+        ids = tf.keras.Input((None,), dtype='int32')
+        inputs, x = [seq, ids], MaskedMeanPool()([seq, ids])
+    x = tf.keras.layers.Dropout(dropout)(x)
+    return tf.keras.Model(inputs, tf.keras.layers.Dense(classes)(x), name=name)
 
 
 def throughput(model, x, batch_size=64, repeats=2):
@@ -213,11 +227,12 @@ def accuracy(model, x, y, batch_size=64):
 
 
 def fine_tune(model, loss, x, y, recipe=None, seed=0, validation_data=None, metric=None, callbacks=None,
-              sample_weight=None, verbose=0, **overrides):
+              sample_weight=None, verbose=0, metrics=None, **overrides):
     """Fine-tune with a recipe (default :data:`RECIPE`; keyword overrides win): AdamW (``weight_decay``, not on
     LayerNorm or biases) with linear warm-up over ``warmup`` of the steps and linear decay to 0, ``epochs`` passes
     in batches of ``batch_size``, data shuffled with ``seed``. With ``validation_data`` and ``restore_best`` the
-    best epoch by ``metric`` (default accuracy) is kept. Returns ``(history, keep_best_or_None)``."""
+    best epoch by ``metric`` (default accuracy) is kept. ``metrics``: Keras metrics to compile with (e.g.
+    ``['accuracy']`` for ``model.evaluate``). Returns ``(history, keep_best_or_None)``."""
     r = dict(RECIPE if recipe is None else recipe, **overrides)
     r.pop('pooling', None)  # a property of the model (build_classifier), not of the training
     unknown = set(r) - set(RECIPE)
@@ -229,7 +244,7 @@ def fine_tune(model, loss, x, y, recipe=None, seed=0, validation_data=None, metr
     optimizer = tf.keras.optimizers.AdamW(WarmupLinearDecay(r['learning_rate'], int(r['warmup'] * total), total),
                                           weight_decay=r['weight_decay'])
     optimizer.exclude_from_weight_decay(var_names=['Norm', 'bias', 'Bias'])
-    model.compile(optimizer=optimizer, loss=loss)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     callbacks = list(callbacks or [])
     keep = None
     if validation_data is not None and r['restore_best']:

@@ -2,7 +2,12 @@
 
 Positives are made the minority (1:10 and 1:50; --quick: 1:10 only) in training; valid and test keep the natural balance. Every loss of
 bert4keras_ext.losses.imbalance fine-tunes the same BERT; "threshold" is plain CE with the decision threshold
-chosen on the validation set (the "adjust the result" baseline; it re-uses the CE model's scores). Metrics: minority-class F1, balanced accuracy, AUC.
+chosen on the validation set (the "adjust the result" baseline; it re-uses the CE model's scores). Metrics:
+minority-class F1, balanced accuracy, AUC. Every loss trains with the package recipe (classification.RECIPE: AdamW,
+warm-up + linear decay, mean pooling), last epoch.
+
+The full run (defaults: 3 seeds, 1,200 negatives, ratios 1:10 and 1:50, 3 epochs, 8 losses) takes about 50 minutes
+on 2 CPU cores; --quick is a smoke run of a few minutes.
 """
 import numpy as np
 
@@ -43,7 +48,7 @@ def main(argv=None):
     p = experiment.parser(__doc__, 'imbalance_losses')
     p.add_argument('--ratios', type=int, nargs='+', default=None, help='negatives per positive (default 10 50; '
                                                                        'quick 10)')
-    p.add_argument('--majority', type=int, default=None, help='negatives in training (default 6000; quick 400)')
+    p.add_argument('--majority', type=int, default=None, help='negatives in training (default 1200; quick 400)')
     p.add_argument('--maxlen', type=int, default=64, help='tokens per review')
     p.add_argument('--epochs', type=int, default=None, help='training epochs per loss (default 3; quick 2)')
     p.add_argument('--losses', nargs='+', default=sorted(BINARY_LOSSES), choices=sorted(BINARY_LOSSES),
@@ -51,7 +56,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     ratios = args.ratios or ([10] if args.quick else [10, 50])
-    majority = args.majority or (400 if args.quick else 6000)
+    majority = args.majority or (400 if args.quick else 1200)
     epochs = args.epochs or (2 if args.quick else 3)
     n_eval = 300 if args.quick else 3000
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
@@ -66,7 +71,7 @@ def main(argv=None):
         """Fine-tune with loss ``name``; the logits on valid and test."""
         ctx.seed(seed)
         model, _ = clf.build_classifier(config_path, checkpoint_path, 1)
-        clf.train(model, make_loss(name, rate), x_train, y_train, epochs=epochs, seed=seed)
+        clf.fine_tune(model, make_loss(name, rate), x_train, y_train, seed=seed, epochs=epochs)
         return (clf.predict_logits(model, enc['valid'][0]).ravel(),
                 clf.predict_logits(model, enc['test'][0]).ravel())
 

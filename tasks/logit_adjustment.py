@@ -3,7 +3,11 @@
 Task: the POS tag of a word in its People's Daily sentence (input: word [SEP] context), tags kept with their
 natural long tail (sub-sampled to imbalance ratio 100). Compared on a class-balanced test set: plain CE (ERM),
 post-hoc adjustment of ERM, the logit-adjusted loss (tau = 1), class-weighted CE (1/p(y)) and balanced
-re-sampling. Also: accuracy under the training prior with the other prediction rule, and a tau sweep.
+re-sampling. Also: accuracy under the training prior with the other prediction rule, and a tau sweep. Every model
+trains with the package recipe (classification.RECIPE: AdamW, warm-up + linear decay, mean pooling), last epoch.
+
+The full run (defaults: 3 seeds, 1,000 training words of the most frequent tag, 3 epochs, 7 trainings per seed)
+takes about 45 minutes on 2 CPU cores; --quick is a smoke run of a few minutes.
 """
 import numpy as np
 
@@ -22,14 +26,14 @@ def group_accuracy(y, pred, groups):
 
 def main(argv=None):
     p = experiment.parser(__doc__, 'logit_adjustment')
-    p.add_argument('--head', type=int, default=None, help='training examples of the most frequent tag')
+    p.add_argument('--head', type=int, default=None, help='training examples of the most frequent tag (default 1000; quick 200)')
     p.add_argument('--ratio', type=float, default=100,
                    help='imbalance: training examples of the most / of the least frequent tag')
     p.add_argument('--maxlen', type=int, default=48, help='tokens per sentence window')
     p.add_argument('--epochs', type=int, default=None, help='training epochs (default 3; quick 2)')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
-    head = args.head or (200 if args.quick else 3000)
+    head = args.head or (200 if args.quick else 1000)
     epochs = args.epochs or (2 if args.quick else 3)
     per_test = 20 if args.quick else 50
     loss_taus = [] if args.quick else [0.5, 1.5, 2.0]
@@ -68,7 +72,7 @@ def main(argv=None):
         def fit(loss, x=x_tr, y=y_tr, key=None):
             ctx.seed(seed)
             model, _ = clf.build_classifier(config_path, checkpoint_path, k)
-            clf.train(model, loss, x, y, epochs=epochs, seed=seed)
+            clf.fine_tune(model, loss, x, y, seed=seed, epochs=epochs)
             if key is not None:
                 valid_logits[key] = clf.predict_logits(model, x_va)
             return clf.predict_logits(model, x_te)

@@ -35,8 +35,20 @@ def options():
     p.add_argument('--cmrc', default=CMRC, help='the CMRC2018 (SQuAD-style) JSON file to train and evaluate on')
     p.add_argument('--synthetic', type=int, default=None,
                    help='synthetic People\'s Daily training pairs (default 20000; quick 200)')
-    p.add_argument('--steps', type=int, default=None, help='generator training steps (default 6000; quick 60)')
-    p.add_argument('--reader_epochs', type=int, default=None, help='reader epochs (default 4; quick 1)')
+    p.add_argument('--steps', type=int, default=None,
+                   help='stage 1: generator training steps on CMRC2018 + synthetic pairs (default 6000; quick 60)')
+    p.add_argument('--cmrc_steps', type=int, default=None,
+                   help='stage 2: further generator steps on the CMRC2018 pairs only, so that questions take the '
+                   'CMRC style rather than the synthetic cloze style (default 300, chosen on validation paragraphs by '
+                   'benchmarks/qa_tuning.py; quick 10)')
+    p.add_argument('--cmrc_learning_rate', type=float, default=1e-4, help='learning rate of stage 2')
+    p.add_argument('--init_generator', default=None, metavar='DIR',
+                   help='skip stage 1: start stage 2 from this stage-1 generator (written by an earlier run of this '
+                   'script as OUTPUT_DIR/generator_stage1)')
+    p.add_argument('--reader_epochs', type=int, default=None, help='reader epochs on CMRC2018 (default 4; quick 1)')
+    p.add_argument('--reader_learning_rate', type=float, default=1e-4, help='peak learning rate of the reader')
+    p.add_argument('--reader_synthetic', type=int, default=0,
+                   help='synthetic pairs the reader reads in a first epoch before CMRC2018')
     p.add_argument('--batch_size', type=int, default=16, help='sequences per training step')
     p.add_argument('--max_p_len', type=int, default=128, help='passage tokens of a window')
     p.add_argument('--max_a_len', type=int, default=16, help='answer tokens at most')
@@ -46,8 +58,17 @@ def options():
     p.add_argument('--filter_threshold', type=float, default=0.5, help='round-trip character F1 to keep a pair')
     p.add_argument('--stock_passages', type=int, default=None, help='passages timed with stock bert4keras '
                    '(default 10; quick 2)')
+    p.add_argument('--ban_answer_ngram', type=int, default=None,
+                   help='question decoding: forbid the answer\'s n-grams of this size in its question (0: off; default '
+                   'the generator\'s setting)')
+    p.add_argument('--end_with_question_mark', type=int, choices=[0, 1], default=None,
+                   help='question decoding: 1 = the question may end only after a question mark (default the '
+                   'generator\'s setting)')
     p.add_argument('--export', default=None, metavar='DIR', help='also write DIR/qa_generator and DIR/qa_reader')
     return p
+
+
+QUESTION_OPTIONS = ('ban_answer_ngram', 'end_with_question_mark')  # stored in the generator's qa_config.json
 
 
 def load_data(args):
@@ -72,12 +93,28 @@ def gold_pairs(paragraphs):
     return passages, golds
 
 
-def train_generator(args, paths, examples, lengths):
-    transformer, train_model, tokenizer, tokens = qa_model.build(*paths)
-    steps = args.steps or (60 if args.quick else 6000)
-    history = qa_model.train(train_model, tokenizer, examples, steps=steps, batch_size=args.batch_size,
-                             lengths=lengths, seed=args.seed, verbose=1)
-    return transformer, tokenizer, tokens, history, steps
+def train_generator(args, ctx, paths, train, synthetic, lengths, settings):
+    """Stage 1 (CMRC2018 + synthetic pairs; or loaded with --init_generator), then stage 2 (CMRC2018 only)."""
+    if args.init_generator:
+        init = args.init_generator
+        transformer, train_model, tokenizer, tokens = qa_model.build(
+            os.path.join(init, 'bert_config.json'), os.path.join(init, 'bert_model.ckpt'),
+            os.path.join(init, 'vocab.txt'), simplify=False)
+        steps, history = 'loaded from %s' % init, None
+    else:
+        transformer, train_model, tokenizer, tokens = qa_model.build(*paths)
+        steps = args.steps or (60 if args.quick else 6000)
+        history = qa_model.train(train_model, tokenizer, train + synthetic, steps=steps, batch_size=args.batch_size,
+                                 lengths=lengths, seed=args.seed, verbose=2)
+        qa_model.save(transformer, ctx.path('generator_stage1'), tokens, settings)
+    cmrc_steps = args.cmrc_steps if args.cmrc_steps is not None else (10 if args.quick else 300)
+    if cmrc_steps:
+        history = qa_model.train(train_model, tokenizer, train, steps=cmrc_steps, batch_size=args.batch_size,
+                                 learning_rate=args.cmrc_learning_rate, lengths=lengths, seed=args.seed + 1,
+                                 verbose=2)
+    final_loss = float(history.history['loss'][-1]) if history is not None else None
+    return transformer, tokenizer, tokens, {'generator_steps': steps, 'cmrc_steps': cmrc_steps,
+                                            'final_loss': final_loss}
 
 
 def train_reader(args, paths, train, held_examples):
@@ -85,7 +122,12 @@ def train_reader(args, paths, train, held_examples):
     reader = Reader(build_reader(paths[0], paths[1]), Tokenizer(paths[2], do_lower_case=True),
                     maxlen=args.reader_maxlen)
     epochs = args.reader_epochs or (1 if args.quick else 4)
-    reader.fit(train, epochs=epochs, batch_size=args.batch_size, seed=args.seed, verbose=1)
+    if args.reader_synthetic:
+        first = synthetic_peoples_daily(max_len=args.max_p_len - 2, limit=args.reader_synthetic)
+        reader.fit(first, epochs=1, batch_size=args.batch_size, learning_rate=args.reader_learning_rate,
+                   seed=args.seed, verbose=2)
+    reader.fit(train, epochs=epochs, batch_size=args.batch_size, learning_rate=args.reader_learning_rate,
+               seed=args.seed, verbose=2)
     return reader, reader.evaluate(held_examples), epochs
 
 
@@ -100,16 +142,20 @@ def main(argv=None):
     paths = experiment.bert_paths(args)
     ctx.seed(args.seed)
 
-    transformer, tokenizer, tokens, history, steps = train_generator(args, paths, train + synthetic, lengths)
     settings = {'max_p_len': lengths[0], 'max_a_len': lengths[1], 'max_q_len': lengths[2]}
+    question = {k: getattr(args, k) for k in QUESTION_OPTIONS if getattr(args, k) is not None}
+    if question:
+        settings['question'] = question
+    transformer, tokenizer, tokens, trained = train_generator(args, ctx, paths, train, synthetic, lengths, settings)
     gen_dir = qa_model.save(transformer, ctx.path('generator'), tokens, settings)
     generator = QAGenerator.load(gen_dir)
     reader, reader_scores, reader_epochs = train_reader(args, paths, train, held_examples)
     reader_dir = reader.save(ctx.path('reader'), paths[0])
 
     report = experiment.Report(ctx, 'Article 5: passage -> answer + question generation')
-    report.add('train', {'cmrc_examples': len(train), 'synthetic_examples': len(synthetic), 'generator_steps': steps,
-                         'final_loss': float(history.history['loss'][-1]), 'reader_epochs': reader_epochs})
+    report.add('train', dict(trained, cmrc_examples=len(train), synthetic_examples=len(synthetic),
+                             reader_epochs=reader_epochs, reader_synthetic=args.reader_synthetic,
+                             question_settings=generator.question_settings))
     # answer-aware questions against the gold questions
     generator.questions(passages[:1], [[golds[0][0]]])  # trace the compiled steps once
     aware = generator.questions(passages, [[{'text': g['text'], 'answer_start': g['answer_start']} for g in gs]

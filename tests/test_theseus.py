@@ -27,11 +27,13 @@ def head_model(hidden):
     return tf.keras.Model(inp, out, name='head')
 
 
-@pytest.fixture
-def wired(tiny_dir):
+@pytest.fixture(params=['cls', 'mean'])
+def wired(tiny_dir, request):
+    """Both head kinds: a one-input [CLS] head, and the library's mean-pooling head that also reads the token ids."""
+    from bert4keras_ext.classification import head_model as library_head
     predecessor, successor = builders(tiny_dir)
     copy_first_layers(predecessor, successor)
-    head = head_model(16)
+    head = head_model(16) if request.param == 'cls' else library_head(16, 2, dropout=0.0, pooling='mean')
     return (predecessor, successor, head) + build_theseus(predecessor, successor, head, rate=0.5)
 
 

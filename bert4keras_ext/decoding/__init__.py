@@ -5,6 +5,7 @@ from bert4keras_ext.decoding.backend import LMBackend  # noqa: F401
 from bert4keras_ext.decoding.uncached import UncachedLM  # noqa: F401
 from bert4keras_ext.decoding.recurrent import RecurrentLM  # noqa: F401
 from bert4keras_ext.decoding.decoder import Decoder, Result  # noqa: F401
-from bert4keras_ext.decoding.processors import (LogitsProcessor, MinLength, NoRepeatNGram,  # noqa: F401
+from bert4keras_ext.decoding.processors import (BanNGrams, EndOnlyAfter, LogitsProcessor,  # noqa: F401
+                                              MinLength, NoRepeatNGram,
                                               PrefixAllowedTokens, RepetitionPenalty, SpanConstraint, Temperature,
                                               TopK, TopP, apply, attach_to_autoregressive_decoder)

@@ -98,10 +98,18 @@ def copy_first_layers(predecessor, successor):
 def build_theseus(predecessor, successor, head, rate=0.5, per_sample=False, seed=None):
     """``(predecessor_model, successor_model, theseus_model)`` sharing ``head`` (a Keras model on the encoder's
     sequence output). In the Theseus model the predecessor's layers and the head are frozen: only successor
-    weights train. Builders must be built with different prefixes (e.g. 'Predecessor-', 'Successor-')."""
+    weights train. Builders must be built with different prefixes (e.g. 'Predecessor-', 'Successor-').
+    A head with two inputs (a mean-pooling head, ``classification.head_model(pooling='mean')``) is called as
+    ``head([sequence, token_ids])``."""
     per_module = check_compatible(predecessor, successor)
-    predecessor_model = tf.keras.Model(predecessor.model.inputs, head(predecessor.model.output))
-    successor_model = tf.keras.Model(successor.model.inputs, head(successor.model.output))
+
+    def apply_head(sequence, inputs):
+        return head([sequence, inputs[0]]) if len(head.inputs) == 2 else head(sequence)
+
+    predecessor_model = tf.keras.Model(predecessor.model.inputs,
+                                       apply_head(predecessor.model.output, predecessor.model.inputs))
+    successor_model = tf.keras.Model(successor.model.inputs,
+                                     apply_head(successor.model.output, successor.model.inputs))
     inputs = predecessor.model.inputs
     x_p = predecessor.apply_embeddings(inputs)
     x_s = successor.apply_embeddings(inputs)
@@ -112,7 +120,7 @@ def build_theseus(predecessor, successor, head, rate=0.5, per_sample=False, seed
             p = predecessor.apply_main_layers(p, i * per_module + j)
         s = successor.apply_main_layers(x, i)
         x = ModuleReplacement(rate, per_sample, seed, name='Theseus-Replace-%d' % (i + 1))([p, s])
-    theseus_model = tf.keras.Model(inputs, head(x))
+    theseus_model = tf.keras.Model(inputs, apply_head(x, inputs))
     return predecessor_model, successor_model, theseus_model
 
 

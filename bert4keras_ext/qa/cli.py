@@ -44,11 +44,15 @@ def _run_batches(records, batch_size, output, process):
             out.close()
 
 
+QUESTION_FLAGS = ('beam_size', 'no_repeat_ngram', 'repetition_penalty', 'min_question_len', 'ban_answer_ngram',
+                  'end_with_question_mark')  # generate's question-decoding overrides (None: the generator's setting)
+
+
 def generate(args, records):
     from bert4keras_ext.qa.generator import QAGenerator
     generator = QAGenerator.load(args.checkpoint, **({'min_answer_len': args.min_answer_len}
                                                      if args.min_answer_len is not None else {}))
-    question = {'beam_size': args.beam_size}
+    question = {k: getattr(args, k) for k in QUESTION_FLAGS if getattr(args, k) is not None}
     filt = None
     if args.filter:
         from bert4keras_ext.qa.filter import RoundTripFilter
@@ -130,7 +134,20 @@ def parser():
                    help='fewest answer tokens (default: the generator\'s setting)')
     g.add_argument('--top_p', type=float, default=0.95, help='nucleus of answer sampling (default: 0.95)')
     g.add_argument('--top_k', type=int, default=None, help='top-k of answer sampling (default: off)')
-    g.add_argument('--beam_size', type=int, default=3, help='beam size of question decoding (default: 3)')
+    g.add_argument('--beam_size', type=int, default=None,
+                   help='beam size of question decoding (default: the generator\'s setting, 3)')
+    g.add_argument('--no_repeat_ngram', type=int, default=None,
+                   help='question decoding: no n-gram of this size twice (0: off; default: the generator\'s, 2)')
+    g.add_argument('--repetition_penalty', type=float, default=None,
+                   help='question decoding: penalty of tokens already written (1: off; default: the generator\'s, 1.2)')
+    g.add_argument('--min_question_len', type=int, default=None,
+                   help='question decoding: fewest tokens (default: the generator\'s, 2)')
+    g.add_argument('--ban_answer_ngram', type=int, default=None,
+                   help='question decoding: no n-gram of this size from the answer (0: off; default: the '
+                   'generator\'s, 3)')
+    g.add_argument('--end_with_question_mark', type=int, choices=[0, 1], default=None,
+                   help='question decoding: 1 = a question ends only after a question mark (default: the '
+                   'generator\'s, 1)')
     g.add_argument('--batch_size', type=int, default=16, help='records per batch (default: 16)')
     g.add_argument('--unconstrained', action='store_true', help='sample answers without the span constraint')
     g.add_argument('--filter', action='store_true', help='round-trip filter: keep a pair only when the reader, '

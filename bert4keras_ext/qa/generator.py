@@ -5,12 +5,17 @@ import json
 import os
 
 
-from bert4keras_ext.decoding import (CachedLM, Decoder, MinLength, NoRepeatNGram, RepetitionPenalty,
-                                     SpanConstraint, TopK, TopP)
+from bert4keras_ext.decoding import (BanNGrams, CachedLM, Decoder, EndOnlyAfter, MinLength, NoRepeatNGram,
+                                     RepetitionPenalty, SpanConstraint, TopK, TopP)
 
 
+# ban_answer_ngram: n > 0 forbids the question to contain any n-gram of its answer's tokens (a question does not
+# copy its answer); end_with_question_mark: the question may end only after a question mark. Both on by default:
+# on validation paragraphs they lowered the degenerate share from 7.1% to 3.5% (answer-aware) and 9.5% to 3.6%
+# (free generation) at a ROUGE-L of 0.319 vs 0.335 (results/qa_generation/tuning_decoding.md).
 QUESTION_DEFAULTS = dict(beam_size=3, no_repeat_ngram=2, repetition_penalty=1.2, min_question_len=2,
-                         length_normalization=True)
+                         length_normalization=True, ban_answer_ngram=3, end_with_question_mark=True)
+QUESTION_MARKS = ('？', '?')
 
 
 class QAGenerator:
@@ -41,6 +46,7 @@ class QAGenerator:
         if unknown:
             raise TypeError('unknown question settings: %s' % ', '.join(sorted(unknown)))
         self.sep = tokenizer._token_end_id
+        self.question_marks = QUESTION_MARKS  # the tokens after which end_with_question_mark lets a question end
         lm = CachedLM(model, 'unilm')
         self.answers = Decoder(lm, self.sep, maxlen=max_a_len)
         self.question_decoder = Decoder(lm, self.sep, maxlen=max_q_len)
@@ -159,10 +165,19 @@ class QAGenerator:
                     chosen.setdefault(r, []).append(item)
         return chosen
 
-    def question_processors(self, settings):
+    def question_processors(self, settings, answers=None):
+        """The processors of question decoding for ``settings``; ``answers``: each input's answer token ids (for
+        ``ban_answer_ngram``)."""
         procs = []
         if settings['min_question_len']:
             procs.append(MinLength(settings['min_question_len'], self.sep))
+        if settings['ban_answer_ngram'] and answers is not None:
+            procs.append(BanNGrams([[a] for a in answers], settings['ban_answer_ngram']))
+        if settings['end_with_question_mark']:
+            marks = [self.tokenizer.token_to_id(m) for m in self.question_marks]
+            marks = [m for m in marks if m != self.tokenizer._token_unk_id]
+            if marks:
+                procs.append(EndOnlyAfter(marks, self.sep))
         if settings['no_repeat_ngram']:
             procs.append(NoRepeatNGram(settings['no_repeat_ngram']))
         if settings['repetition_penalty'] and settings['repetition_penalty'] != 1:
@@ -174,16 +189,18 @@ class QAGenerator:
         unknown = set(settings) - set(QUESTION_DEFAULTS)
         if unknown:
             raise TypeError('unknown question settings: %s' % ', '.join(sorted(unknown)))
-        q_inputs, q_segments, owners = [], [], []
+        q_inputs, q_segments, owners, q_answers = [], [], [], []
         for r in sorted(chosen):
             for _, ids, a_ids, text, offset in chosen[r]:
                 q_inputs.append(ids + a_ids + [self.sep])
+                q_answers.append(a_ids)
                 q_segments.append([0] * len(ids) + [1] * (len(a_ids) + 1))
                 owners.append((r, text, offset))
         if not q_inputs:
             return
         questions = self.question_decoder.beam_search(
-            q_inputs, settings['beam_size'], processors=self.question_processors(settings), segments=q_segments,
+            q_inputs, settings['beam_size'], processors=self.question_processors(settings, q_answers),
+            segments=q_segments,
             length_normalization=settings['length_normalization'])
         for (r, answer, pos), q in zip(owners, questions):
             ids = q.ids[:-1] if q.status == 'end' else q.ids

@@ -5,7 +5,8 @@ generated pair when the reader, asked the generated question, finds the generate
 
 Input ``[CLS] question [SEP] passage [SEP]`` (segments 0 / 1); the head scores every passage token as the start and
 as the end of the answer; the answer is the best span with ``start <= end < start + max_answer_len``, mapped back to
-the passage's characters.
+the passage's characters. A passage longer than fits is read in overlapping windows (:meth:`Reader.windows`): the
+answer is the best-scoring span of any window; training uses the windows that hold the whole answer.
 """
 import json
 import os
@@ -82,19 +83,33 @@ class Reader:
             int(max_answer_len)
 
     # ------------------------------------------------------------------------------------------ encoding
-    def encode(self, passage, question):
-        """``(token_ids, segment_ids, char_spans)``: ``char_spans[i]`` lists the passage characters of token
-        ``i`` (empty outside the passage)."""
+    def encode(self, passage, question, start=0, length=None):
+        """``(token_ids, segment_ids, char_spans)`` of the question and ``passage[start:start + length]`` (default:
+        from ``start`` on, cut to fit ``maxlen``): ``char_spans[i]`` lists the passage characters (indices into the
+        whole passage) of token ``i`` (empty outside the passage)."""
         tok = self.tokenizer
         q_tokens = tok.tokenize(question)[:-1][:self.max_question_len]  # [CLS] question (no [SEP] yet)
         room = max(1, self.maxlen - len(q_tokens) - 2)
-        p_tokens = tok.tokenize(passage)[1:-1][:room]
-        spans = fill_unknown_spans(tok.rematch(passage, ['[CLS]'] + p_tokens + ['[SEP]'])[1:-1], len(passage))
+        piece = passage[start:] if length is None else passage[start:start + length]
+        p_tokens = tok.tokenize(piece)[1:-1][:room]
+        spans = fill_unknown_spans(tok.rematch(piece, ['[CLS]'] + p_tokens + ['[SEP]'])[1:-1], len(piece))
+        spans = [[c + start for c in span] for span in spans]
         tokens = q_tokens + ['[SEP]'] + p_tokens + ['[SEP]']
         ids = tok.tokens_to_ids(tokens)
         segments = [0] * (len(q_tokens) + 1) + [1] * (len(p_tokens) + 1)
         char_spans = [[]] * (len(q_tokens) + 1) + spans + [[]]
         return ids, segments, char_spans
+
+    def windows(self, passage, question):
+        """``[(start, length)]``: character windows of the passage that fit next to the question (a Chinese
+        character is at most one token), overlapping by half; one window when the passage fits."""
+        n_question = len(self.tokenizer.tokenize(question)[:-1][:self.max_question_len])
+        room = max(1, self.maxlen - n_question - 2)
+        if len(passage) <= room:
+            return [(0, len(passage))]
+        stride = max(1, room // 2)
+        starts = list(range(0, len(passage) - room, stride)) + [len(passage) - room]
+        return [(s, room) for s in starts]
 
     def token_span(self, char_spans, start, text):
         """Token positions ``(first, last)`` covering passage characters ``start .. start + len(text) - 1``, or
@@ -108,19 +123,27 @@ class Reader:
         return first, last
 
     def training_arrays(self, examples):
-        """``(x, y)`` from ``[{'passage', 'question', 'answer', 'answer_start'}]``; examples whose answer is cut off
-        are skipped. Returns ``(x, y, kept)``."""
+        """``(x, y, kept)`` from ``[{'passage', 'question', 'answer', 'answer_start'}]``: one row per passage window
+        (:meth:`windows`) that holds the whole answer; ``kept`` counts the examples with at least one such row."""
         from bert4keras.snippets import sequence_padding
         ids, segs, ys, kept = [], [], [], 0
         for e in examples:
-            i, s, spans = self.encode(e['passage'], e['question'])
-            span = self.token_span(spans, int(e['answer_start']), e['answer'])
-            if span is None:
-                continue
-            ids.append(i)
-            segs.append(s)
-            ys.append(span)
-            kept += 1
+            start, n = int(e['answer_start']), len(e['answer'])
+            found = False
+            for w_start, w_len in self.windows(e['passage'], e['question']):
+                if start < w_start or start + n > w_start + w_len:
+                    continue
+                i, s, spans = self.encode(e['passage'], e['question'], w_start, w_len)
+                span = self.token_span(spans, start, e['answer'])
+                if span is None:
+                    continue
+                ids.append(i)
+                segs.append(s)
+                ys.append(span)
+                found = True
+            kept += found
+        if not ids:
+            return None, None, 0
         return [sequence_padding(ids).astype('int32'), sequence_padding(segs).astype('int32')], \
             np.array(ys, 'int32'), kept
 
@@ -131,7 +154,7 @@ class Reader:
         from bert4keras_ext import classification
         x, y, kept = self.training_arrays(examples)
         if kept == 0:
-            raise ValueError('no training example has its answer inside the first %d tokens' % self.maxlen)
+            raise ValueError('no training example has its answer inside its passage (check answer_start)')
         metric = None
         if validation:
             def metric(model, *_):
@@ -149,24 +172,29 @@ class Reader:
         if len(passages) != len(questions):
             raise ValueError('%d passages for %d questions' % (len(passages), len(questions)))
         out = [None] * len(passages)
-        todo = []
+        todo = []  # (pair index, token ids, segment ids, char spans), one per passage window
         for k, (p, q) in enumerate(zip(passages, questions)):
             if not p or not p.strip() or not q or not q.strip():
                 out[k] = {'answer': '', 'answer_start': -1, 'score': None, 'status': 'empty_input'}
             else:
-                todo.append((k,) + tuple(self.encode(p, q)))
+                todo += [(k,) + tuple(self.encode(p, q, s, n)) for s, n in self.windows(p, q)]
         for b in range(0, len(todo), batch_size):
             chunk = todo[b:b + batch_size]
             x = [sequence_padding([c[1] for c in chunk]).astype('int32'),
                  sequence_padding([c[2] for c in chunk]).astype('int32')]
             logits = self.model.predict(x, batch_size=batch_size, verbose=0)
             for (k, _, _, spans), lg in zip(chunk, logits):
-                out[k] = self._best_span(passages[k], spans, lg)
+                best = self._best_span(passages[k], spans, lg)
+                if out[k] is None or (best['score'] is not None and
+                                      (out[k]['score'] is None or best['score'] > out[k]['score'])):
+                    out[k] = best
         return out
 
     def _best_span(self, passage, spans, logits):
         n = len(spans)
-        start, end = logits[:n, 0], logits[:n, 1]
+        inside = np.array([bool(s) for s in spans])  # passage tokens only
+        start = np.where(inside, logits[:n, 0], -np.inf)
+        end = np.where(inside, logits[:n, 1], -np.inf)
         scores = start[:, None] + end[None, :]
         i, j = np.indices(scores.shape)
         scores = np.where((j >= i) & (j < i + self.max_answer_len), scores, -np.inf)

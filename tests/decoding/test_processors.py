@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bert4keras_ext.decoding import (MinLength, NoRepeatNGram, PrefixAllowedTokens, RepetitionPenalty,
-                                     SpanConstraint, SuffixAutomaton, Temperature, TopK, TopP, apply)
+from bert4keras_ext.decoding import (BanNGrams, EndOnlyAfter, MinLength, NoRepeatNGram, PrefixAllowedTokens,
+                                     RepetitionPenalty, SpanConstraint, SuffixAutomaton, Temperature, TopK, TopP, apply)
 
 
 def random_log_probs(rng, n=3, v=20):
@@ -51,6 +51,27 @@ def test_min_length_no_repeat_repetition_prefix_temperature():
     assert np.isfinite(out[0]).sum() == 2 and np.isfinite(out[1, [3, 4]]).all()
     sharp = apply([Temperature(0.5)], np.log(np.array([[0.6, 0.4]])), [[]])
     assert np.exp(sharp)[0, 0] == pytest.approx(0.36 / 0.52)
+
+
+def test_ban_ngrams_is_per_input_and_end_only_after_marks():
+    lp = np.log(np.full((3, 8), 1 / 8))
+    ban = BanNGrams([[[1, 2, 3]], [[4, 5]]], n=2)  # input 0 bans 1-2 and 2-3, input 1 bans 4-5
+    out = ban(lp, [[7, 1], [7, 2], [4]], np.array([0, 0, 1]))
+    assert np.isneginf(out[0, 2]) and np.isfinite(out[0]).sum() == 7  # after 1 (input 0): 2 banned
+    assert np.isneginf(out[1, 3]) and np.isfinite(out[1]).sum() == 7  # after 2 (input 0): 3 banned
+    assert np.isneginf(out[2, 5]) and np.isfinite(out[2]).sum() == 7  # after 4 (input 1): 5 banned
+    out = ban(lp, [[4], [1], []], np.array([0, 1, 1]))  # input 0 does not ban 4-5, input 1 does not ban 1-2
+    assert np.isfinite(out).all()
+    out = BanNGrams([[[6]]], n=1)(lp[:1], [[]], np.array([0]))
+    assert np.isneginf(out[0, 6]) and np.isfinite(out[0]).sum() == 7
+    end = EndOnlyAfter([3], end_ids=[7])
+    out = end(lp, [[1, 3], [3, 1], []], np.arange(3))
+    assert np.isfinite(out[0, 7]) and np.isneginf(out[1, 7]) and np.isneginf(out[2, 7])
+    assert np.isfinite(out[:, :7]).all()
+    with pytest.raises(ValueError, match='at least one token'):
+        EndOnlyAfter([], end_ids=[7])
+    with pytest.raises(ValueError, match='n-gram size'):
+        BanNGrams([], n=0)
 
 
 def test_bad_processor_arguments():

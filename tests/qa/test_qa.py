@@ -125,6 +125,22 @@ def test_question_decoding_never_repeats_a_bigram(generator):
         generator.generate(['的一是在不了'], k=1, beams=2)
 
 
+def test_questions_never_copy_answer_ngrams_and_end_after_a_mark(generator_dir):
+    from bert4keras_ext.qa.generator import QAGenerator
+    g = QAGenerator.load(generator_dir, question={'ban_answer_ngram': 1, 'end_with_question_mark': True})
+    g.question_marks = ('的',)  # the tiny vocabulary has no question mark: any token works as the end mark
+    passage = ''.join(CHARS[:14])
+    recs = g.questions([passage], [[CHARS[2] + CHARS[3], CHARS[7] + CHARS[8] + CHARS[9]]])
+    for pair in recs[0]['pairs']:
+        assert pair['question'] and not set(pair['answer']) & set(pair['question']), pair
+        n_tokens = len(g.tokenizer.tokenize(pair['question'])) - 2
+        assert pair['question'].endswith('的') or n_tokens >= g.max_q_len, pair
+    plain = QAGenerator.load(generator_dir, question={'ban_answer_ngram': 0, 'end_with_question_mark': False})
+    assert plain.question_processors(plain.question_settings, [[5]]) != []  # the other defaults stay on
+    assert not any(type(p).__name__ in ('BanNGrams', 'EndOnlyAfter')
+                   for p in plain.question_processors(plain.question_settings, [[5]]))
+
+
 def test_degenerate_questions_and_quality():
     from bert4keras_ext.qa.evaluate import answer_lengths, degeneration, question_quality
     assert degeneration('') == 'empty' and degeneration('日日日日？') == 'repeated_char'

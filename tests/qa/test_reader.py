@@ -7,13 +7,14 @@ from bert4keras_ext.qa.reader import Reader, build_reader
 CHARS = [t for t in tiny_vocab(size=40) if not t.startswith('[') and t != '是']
 
 
-def marked_examples(n, seed):
-    """The answer is always the only '是' of the passage (a rule a tiny random BERT learns in a few steps)."""
+def marked_examples(n, seed, length=18, late=False):
+    """The answer is always the only '是' of the passage (a rule a tiny random BERT learns in a few steps); ``late``:
+    in the last quarter of the passage."""
     rng = np.random.RandomState(seed)
     out = []
     for _ in range(n):
-        chars = list(rng.choice(CHARS, size=18))
-        at = rng.randint(0, 15)
+        chars = list(rng.choice(CHARS, size=length))
+        at = rng.randint(3 * length // 4, length - 1) if late else rng.randint(0, length - 3)
         chars[at] = '是'
         passage = ''.join(chars)
         out.append({'passage': passage, 'question': '什么？', 'answer': '是', 'answer_start': at})
@@ -38,6 +39,18 @@ def test_reader_learns_spans_and_maps_them_to_characters(trained):
     out = trained.answer([e['passage'] for e in test[:5]], [e['question'] for e in test[:5]])
     for o, e in zip(out, test[:5]):
         assert o['status'] == 'ok' and e['passage'][o['answer_start']:].startswith(o['answer'])
+
+
+def test_long_passages_are_read_in_windows(trained):
+    """A 70-character passage does not fit maxlen 28: answers in its last quarter are found through the windows,
+    and training keeps such examples (it used to drop every answer beyond the first window)."""
+    long = marked_examples(30, 3, length=70, late=True)
+    windows = trained.windows(long[0]['passage'], long[0]['question'])
+    assert len(windows) > 2 and windows[0][0] == 0 and windows[-1][0] + windows[-1][1] == 70
+    assert all(b[0] < a[0] + a[1] for a, b in zip(windows, windows[1:]))  # they overlap: every character covered
+    assert trained.evaluate(long)['em'] > 0.8
+    x, y, kept = trained.training_arrays(long)
+    assert kept == 30 and len(y) >= 30
 
 
 def test_reader_save_load_gives_the_same_answers(trained, tiny_dir, tmp_path):
