@@ -82,6 +82,7 @@ class Context:
         n = args.seeds if args.seeds is not None else (1 if args.quick else 3)
         self.seeds = [args.seed + i for i in range(n)]
         self.started = time.time()
+        self.commit = package_commit()  # at the start: the code the run imported, whatever is committed later
 
     def seed(self, seed):
         """Seed Python, numpy and TensorFlow for one run."""
@@ -193,7 +194,7 @@ class Report:
 
     def write(self):
         self.results['seconds'] = round(time.time() - self.ctx.started, 1)
-        self.results['commit'] = package_commit()
+        self.results['commit'] = getattr(self.ctx, 'commit', None) or package_commit()
         with open(self.ctx.path('results.json'), 'w', encoding='utf-8') as f:
             json.dump(self.results, f, indent=2, ensure_ascii=False, default=_jsonable)
         md = ['## ' + self.title, '',
