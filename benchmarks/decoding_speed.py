@@ -8,7 +8,9 @@ AutoRegressiveDecoder (+ model.predict) on the same random-weight UniLM models, 
 128-token source, 32 generated tokens (minlen = maxlen = 32, so every decoder does exactly 32 steps), vocab 21128
 (Chinese BERT). Stock bert4keras decodes one input at a time; for batch > 1 it is timed on ``--stock_inputs``
 inputs and scaled (printed). Warm-up calls (tracing) are excluded from the step times and printed separately
-("first call"); "prefill" is one forward pass over the batch's 128-token sources.
+("first call"); "prefill" is one forward pass over the batch's 128-token sources. Greedy and beam search run as one
+compiled loop by default (``greedy_loop`` / ``beam_loop``); the "Python step loop" column times the same decoding
+with one compiled step per Python iteration (``compiled=False``, the path processors need).
 """
 import argparse
 import json
@@ -97,6 +99,15 @@ def ours_and_stock(size, modes, batches, stock_inputs, rng, bf16=False):
 
             first = timed(ours)  # the first call of this shape traces the compiled functions
             t_ours = min(timed(ours), timed(ours))
+            t_python = None
+            if mode in ('greedy', 'beam4'):  # the same decoding with the Python step loop (compiled=False)
+                def python_loop():
+                    if mode == 'beam4':
+                        dec.beam_search(inputs, 4, compiled=False)
+                    else:
+                        dec.greedy(inputs, compiled=False)
+                python_loop()
+                t_python = min(timed(python_loop), timed(python_loop))
             dec.profile()  # reset, then one more call split into phases
             total = timed(ours)
             phases = dec.profile()
@@ -106,6 +117,7 @@ def ours_and_stock(size, modes, batches, stock_inputs, rng, bf16=False):
             t_stock = timed(lambda: [stock_one(x) for x in inputs[:n_stock]]) * batch / n_stock
             rows.append({'size': size, 'mode': mode, 'batch': batch, 'stock_ms_per_step': 1000 * t_stock / GEN,
                          'ours_ms_per_step': 1000 * t_ours / GEN, 'ours_prefill_ms': 1000 * prefill,
+                         'ours_python_loop_ms_per_step': 1000 * t_python / GEN if t_python else None,
                          'ours_first_call_s': first, 'stock_inputs_timed': n_stock,
                          'ours_phases_ms_per_step': {k: 1000 * v / GEN for k, v in phases.items() if k != 'steps'}})
             if bf16 and mode in ('greedy', 'beam4'):
@@ -160,17 +172,19 @@ def main(argv=None):
         ph = r['ours_phases_ms_per_step']
         print('| %s | %s | %d | ' % (r['size'], r['mode'], r['batch']) +
               ' | '.join('%.2f' % ph.get(n, 0.0) for n in names) + ' |')
-    print('\n| model | mode | batch | stock bert4keras ms/step | ours ms/step | HF ms/step | ours / HF | '
-          'ours speed-up vs stock | ours prefill ms | HF prefill ms | ours tokens/s | ours bf16 ms/step | '
-          'bf16 / HF | bf16 prefill ms |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+    print('\n| model | mode | batch | stock bert4keras ms/step | ours ms/step | ours, Python step loop ms/step | '
+          'HF ms/step | ours / HF | ours speed-up vs stock | ours prefill ms | HF prefill ms | ours tokens/s | '
+          'ours bf16 ms/step | bf16 / HF | bf16 prefill ms |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
     for r in rows:
         h = hf.get((r['size'], r['mode'], r['batch']))
         rows_per_input = 1 if r['mode'] == 'greedy' else 4
         tokens_per_s = r['batch'] * rows_per_input * 1000 / r['ours_ms_per_step']
         b16 = r.get('bf16_ms_per_step')
-        print('| %s | %s | %d | %.1f | %.1f | %s | %s | %.1fx | %.0f | %s | %.0f | %s | %s | %s |' % (
+        py = r.get('ours_python_loop_ms_per_step')
+        print('| %s | %s | %d | %.1f | %.1f | %s | %s | %s | %.1fx | %.0f | %s | %.0f | %s | %s | %s |' % (
             r['size'], r['mode'], r['batch'], r['stock_ms_per_step'], r['ours_ms_per_step'],
+            '%.1f' % py if py else '-',
             '%.1f' % h['ms_per_step'] if h else '-', '%.2f' % (r['ours_ms_per_step'] / h['ms_per_step']) if h else '-',
             r['stock_ms_per_step'] / r['ours_ms_per_step'], r['ours_prefill_ms'],
             '%.0f' % h['prefill_ms'] if h else '-', tokens_per_s, '%.1f' % b16 if b16 else '-',

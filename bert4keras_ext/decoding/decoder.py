@@ -214,22 +214,53 @@ class Decoder:
         results = [Result(out[i], float(scores[i]), status[i] or 'maxlen') for i in range(len(rows))]
         return [results[i * n:(i + 1) * n] for i in range(b)]
 
-    def greedy(self, inputs, processors=None, segments=None, min_ends=1):
-        """Arg-max decoding; equals bert4keras ``beam_search(topk=1)``. Returns a :class:`Result` per input."""
-        return [r[0] for r in self.sample(inputs, 1, processors, segments=segments, min_ends=min_ends,
-                                          greedy=True)]
+    def greedy(self, inputs, processors=None, segments=None, min_ends=1, compiled=None):
+        """Arg-max decoding; equals bert4keras ``beam_search(topk=1)``. Returns a :class:`Result` per input.
+
+        ``compiled``: run the whole loop as one graph (``greedy_loop`` of the backend: no Python between steps;
+        the same tokens). Possible without processors and with ``min_ends=1``; default: then, when the backend
+        has it."""
+        loop = self._compiled_loop('greedy_loop', compiled, processors, min_ends)
+        if loop is None:
+            return [r[0] for r in self.sample(inputs, 1, processors, segments=segments, min_ends=min_ends,
+                                              greedy=True)]
+        return self._run_loop(loop, len(inputs), *self._prefill(inputs, segments))
+
+    def _compiled_loop(self, name, compiled, processors, min_ends):
+        """The backend's compiled loop ``name`` when it is to be used (``compiled`` None: whenever possible)."""
+        loop = getattr(self.lm, name, None)
+        can = loop is not None and not processors and min_ends == 1
+        if compiled and not can:
+            raise ValueError('compiled decoding needs a backend with %s, no processors and min_ends=1' % name)
+        return loop if can and compiled is not False else None
+
+    def _run_loop(self, loop, b, lp, caches, lengths, s, real, *beam):
+        t0 = time.perf_counter()
+        ids, n, scores, done = loop(tf.constant(lp.astype('float32')), caches, tf.constant(lengths),
+                                    tf.constant(s, tf.int32), tf.constant(real), *beam, tf.constant(self.maxlen),
+                                    tf.constant(self.minlen), tf.constant(self.end_ids.astype('int32')))
+        ids, n, scores, done = ids.numpy(), n.numpy(), scores.numpy(), done.numpy()
+        self.timings['step'] += time.perf_counter() - t0
+        self.timings['steps'] += max(int(n.max()) - 1, 0) if b else 0
+        return [Result(ids[i, :n[i]].tolist(), float(scores[i]), 'end' if done[i] else 'maxlen') for i in range(b)]
 
     # ------------------------------------------------------------------ beam search
 
     def beam_search(self, inputs, beam_size, processors=None, segments=None, min_ends=1,
-                    length_normalization=False):
+                    length_normalization=False, compiled=None):
         """bert4keras' beam search (global top-k over beam x vocab; finished beams leave and the beam shrinks;
         stop when the best beam has ended), run for all inputs at once. ``length_normalization``: compare
-        scores divided by length instead of raw sums."""
+        scores divided by length instead of raw sums (candidates of one step have one length, so it changes
+        nothing but is kept for the processors' path). ``compiled``: the whole loop as one graph (the backend's
+        ``beam_loop``; the same tokens); possible without processors and with ``min_ends=1``; default: then,
+        when the backend has it."""
         if not (isinstance(beam_size, (int, np.integer)) and beam_size >= 1):
             raise ValueError('beam_size must be an integer >= 1, got %r' % (beam_size,))
         k = int(beam_size)
+        loop = self._compiled_loop('beam_loop', compiled, processors, min_ends)
         lp, caches, lengths, s, real = self._prefill(inputs, segments)
+        if loop is not None:
+            return self._run_loop(loop, len(inputs), lp, caches, lengths, s, real, k)
         b = len(inputs)
         caches = self._gather(caches, np.repeat(np.arange(b), k))
         real = np.repeat(real, k, axis=0)

@@ -64,6 +64,42 @@ def test_beam_and_greedy_identical_to_bert4keras(unilm, beam):
         assert [g.ids for g in greedy] == [r.ids for r in ours]
 
 
+@pytest.mark.parametrize('beam,minlen', [(1, 1), (1, 4), (2, 1), (3, 3), (4, 2)])
+def test_compiled_loops_equal_the_python_loops(beam, minlen):
+    """greedy_loop / beam_loop (one graph, no Python between steps) give the Python loops' tokens, statuses and
+    scores. On a random bigram backend (peaked rows: the tiny random BERT repeats one token forever), with two end
+    ids, some inputs end and some run out of length."""
+    import tensorflow as tf
+    from bert4keras_ext.decoding import LMBackend
+    from tests.helpers import docstring_example
+    Bigram = docstring_example(LMBackend, {'tf': tf, 'LMBackend': LMBackend})['Bigram']
+    rng = np.random.RandomState(beam + 10 * minlen)
+    logits = rng.gumbel(size=(12, 12)) * 2.0
+    logits[:, :2] -= 8.0  # the end ids 0 and 1 are unlikely after most tokens ...
+    logits[[2, 3], 1] += 16.0  # ... and nearly certain after 2 and 3
+    table = (logits - np.log(np.exp(logits).sum(1, keepdims=True))).astype('float32')
+    lm = Bigram(tf.constant(table))
+    lm.compile_functions(jit_compile=True)
+    src = [[int(t)] for t in range(12)]
+
+    def run(compiled):
+        dec = Decoder(lm, [0, 1], maxlen=8, minlen=minlen)
+        if beam == 1:
+            return dec.greedy(src, compiled=compiled)
+        return dec.beam_search(src, beam, compiled=compiled)
+
+    python, compiled = run(False), run(True)
+    assert [r.ids for r in compiled] == [r.ids for r in python]
+    assert [r.status for r in compiled] == [r.status for r in python]
+    np.testing.assert_allclose([r.score for r in compiled], [r.score for r in python], atol=1e-9)
+    assert {r.status for r in python} == {'end', 'maxlen'}, [r.ids for r in python]
+    dec = Decoder(lm, [0, 1], maxlen=8)
+    with pytest.raises(ValueError, match='no processors and min_ends=1'):
+        dec.greedy(src, processors=[TopK(3)], compiled=True)
+    with pytest.raises(ValueError, match='no processors and min_ends=1'):
+        dec.beam_search(src, 2, min_ends=2, compiled=True)
+
+
 def test_batched_sampling_is_seeded_and_respects_topk(unilm):
     rng = np.random.RandomState(2)
     src = sources(3, rng)
