@@ -26,10 +26,14 @@ sys.path.insert(0, ROOT)
 import bert4keras_ext  # noqa: E402,F401
 import tensorflow as tf  # noqa: E402
 
-READER_GRID = {  # name: (learning rate, synthetic pairs in a first pass, CMRC epochs)
-    'lr1e-4_e4': (1e-4, 0, 4),
-    'lr3e-4_e10': (3e-4, 0, 10),
-    'syn5000_lr3e-4_e10': (3e-4, 5000, 10),
+READER_GRID = {  # name: (learning rate, synthetic pairs in a first pass, CMRC epochs, passages)
+    # 'windows': the generator's 126-character windows around each answer; 'full': whole paragraphs, read in
+    # overlapping windows, with one answer-less window per example as a null-span target
+    'lr1e-4_e4': (1e-4, 0, 4, 'windows'),
+    'lr3e-4_e10': (3e-4, 0, 10, 'windows'),
+    'syn5000_lr3e-4_e10': (3e-4, 5000, 10, 'windows'),
+    'full_lr1e-4_e4': (1e-4, 0, 4, 'full'),
+    'full_lr3e-4_e4': (3e-4, 0, 4, 'full'),
 }
 
 
@@ -103,6 +107,7 @@ def main(argv=None):
     p.add_argument('--stage2_steps', type=int, nargs='*', default=[0, 150, 300, 600])
     p.add_argument('--stage2_lr', type=float, default=1e-4)
     p.add_argument('--reader_grid', nargs='*', default=list(READER_GRID), choices=list(READER_GRID))
+    p.add_argument('--no_generator_grid', action='store_true', help='only the reader grid')
     p.add_argument('--batch_size', type=int, default=16)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--work_dir', default=os.path.expanduser('~/.cache/bert4keras_ext/qa_tuning'))
@@ -129,6 +134,7 @@ def main(argv=None):
         settings = json.load(f)
     lengths = (settings['max_p_len'], settings['max_a_len'], settings['max_q_len'])
     fit = from_squad(fit_paras, lengths[0] - 2)
+    fit_full = from_squad(fit_paras, None)  # whole paragraphs (the reader's 'full' rows)
     passages, golds = gold_pairs(val_paras)
     out = {'validation_paragraphs': len(val_paras), 'validation_questions': sum(map(len, golds)),
            'fit_examples': len(fit), 'stage1': args.stage1, 'stage2_lr': args.stage2_lr, 'generator': {},
@@ -140,7 +146,7 @@ def main(argv=None):
     cfg = os.path.join(args.stage1, 'bert_config.json')
     transformer, train_model, tokenizer, tokens = qa_model.build(
         cfg, os.path.join(args.stage1, 'bert_model.ckpt'), os.path.join(args.stage1, 'vocab.txt'), simplify=False)
-    for n in sorted(args.stage2_steps):
+    for n in ([] if args.no_generator_grid else sorted(args.stage2_steps)):
         if n > steps_done:
             qa_model.train(train_model, tokenizer, fit, steps=n - steps_done, batch_size=args.batch_size,
                            learning_rate=args.stage2_lr, lengths=lengths, seed=args.seed + steps_done, verbose=2)
@@ -155,15 +161,15 @@ def main(argv=None):
                     for p, gs in zip(passages, golds) for g in gs]
     paths = experiment.bert_paths(argparse.Namespace(config_path=None, checkpoint_path=None, dict_path=None))
     for name in args.reader_grid:
-        lr, n_syn, epochs = READER_GRID[name]
+        lr, n_syn, epochs, passages_kind = READER_GRID[name]
         tf.keras.utils.set_random_seed(args.seed)
         reader = Reader(build_reader(paths[0], paths[1]), Tokenizer(paths[2], do_lower_case=True))
         start = time.time()
         if n_syn:
             synthetic = synthetic_peoples_daily(max_len=lengths[0] - 2, limit=n_syn)
             reader.fit(synthetic, epochs=1, batch_size=args.batch_size, learning_rate=lr, seed=args.seed)
-        history = reader.fit(fit, epochs=epochs, batch_size=args.batch_size, learning_rate=lr, seed=args.seed,
-                             validation=val_examples)
+        history = reader.fit(fit_full if passages_kind == 'full' else fit, epochs=epochs,
+                             batch_size=args.batch_size, learning_rate=lr, seed=args.seed, validation=val_examples)
         out['reader'][name] = dict(reader.evaluate(val_examples), seconds=time.time() - start,
                                    epoch_metric=[float(v) for v in history.history.get('val_score', [])])
         print('reader %s: %s' % (name, out['reader'][name]), flush=True)

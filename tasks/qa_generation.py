@@ -47,6 +47,9 @@ def options():
                    'script as OUTPUT_DIR/generator_stage1)')
     p.add_argument('--reader_epochs', type=int, default=None, help='reader epochs on CMRC2018 (default 4; quick 1)')
     p.add_argument('--reader_learning_rate', type=float, default=1e-4, help='peak learning rate of the reader')
+    p.add_argument('--reader_passages', choices=['full', 'windows'], default='full',
+                   help='reader training passages: whole paragraphs (read in windows, with null-span rows) or the '
+                   'generator\'s windows around each answer')
     p.add_argument('--reader_synthetic', type=int, default=0,
                    help='synthetic pairs the reader reads in a first epoch before CMRC2018')
     p.add_argument('--batch_size', type=int, default=16, help='sequences per training step')
@@ -76,11 +79,13 @@ def load_data(args):
         root = json.load(f)
     train_paras, held_paras = cmrc_split(root)
     train = from_squad(train_paras, args.max_p_len - 2)
+    # the reader reads whole paragraphs (in windows, with null-span rows for windows without the answer)
+    reader_train = from_squad(train_paras, None) if args.reader_passages == 'full' else train
     n_synthetic = args.synthetic if args.synthetic is not None else (200 if args.quick else 20000)
     synthetic = synthetic_peoples_daily(max_len=args.max_p_len - 2, limit=n_synthetic) if n_synthetic else []
     if args.quick:  # a smoke run: minutes, not a measurement
-        train, held_paras = train[:300], held_paras[:6]
-    return train, synthetic, held_paras
+        train, reader_train, held_paras = train[:300], reader_train[:100], held_paras[:6]
+    return train, reader_train, synthetic, held_paras
 
 
 def gold_pairs(paragraphs):
@@ -135,7 +140,7 @@ def main(argv=None):
     args = options().parse_args(argv)
     ctx = experiment.start(args)
     lengths = (args.max_p_len, args.max_a_len, args.max_q_len)
-    train, synthetic, held_paras = load_data(args)
+    train, reader_train, synthetic, held_paras = load_data(args)
     passages, golds = gold_pairs(held_paras)
     held_examples = [dict(passage=p, answer=g['text'], answer_start=g['answer_start'], question=g['question'])
                      for p, gs in zip(passages, golds) for g in gs]
@@ -149,7 +154,7 @@ def main(argv=None):
     transformer, tokenizer, tokens, trained = train_generator(args, ctx, paths, train, synthetic, lengths, settings)
     gen_dir = qa_model.save(transformer, ctx.path('generator'), tokens, settings)
     generator = QAGenerator.load(gen_dir)
-    reader, reader_scores, reader_epochs = train_reader(args, paths, train, held_examples)
+    reader, reader_scores, reader_epochs = train_reader(args, paths, reader_train, held_examples)
     reader_dir = reader.save(ctx.path('reader'), paths[0])
 
     report = experiment.Report(ctx, 'Article 5: passage -> answer + question generation')
@@ -190,8 +195,11 @@ def main(argv=None):
                  ['measure', 'value', 'target (issue #20)'],
                  [['answer-aware question ROUGE-L (char)', '%.3f' % aware_scores['question_rouge_l'], '>= 0.30'],
                   ['answer-aware question BLEU-4 (char)', '%.3f' % aware_scores['question_bleu4'], ''],
-                  ['degenerate questions (free generation)', '%.1f%%' % (100 * free_scores['degenerate_share']),
-                   '<= 2%'],
+                  ['degenerate questions (answer-aware / free generation)', '%.1f%% / %.1f%%' % (
+                      100 * aware_scores['degenerate_share'], 100 * free_scores['degenerate_share']), '<= 2%'],
+                  ['questions without a question word (answer-aware / free; stricter, not a target)',
+                   '%.1f%% / %.1f%%' % (100 * aware_scores['no_question_word_share'],
+                                        100 * free_scores['no_question_word_share']), ''],
                   ['distinct questions (free generation)', '%.1f%%' % (100 * free_scores['distinct_share']),
                    '>= 80%'],
                   ['mean answer length (chars)', '%.2f' % free_scores['mean_answer_length'], '>= 2'],
@@ -212,6 +220,18 @@ def main(argv=None):
         for pair in rec['pairs'][:1]:
             lines.append('| %s… | %s | %s | %s |' % (rec['passage'][:30].replace('|', ' '), pair['answer'],
                                                      pair['question'], 'yes' if pair.get('kept') else 'no'))
+    stage1 = ('%s steps on %d CMRC2018 + %d synthetic People\'s Daily pairs' % (trained['generator_steps'], len(train),
+                                                                            len(synthetic))
+              if not args.init_generator else 'loaded from `%s` (an earlier run\'s stage 1)' % args.init_generator)
+    report.text('Training: generator stage 1 %s; stage 2 %d steps on the CMRC2018 pairs only (lr %g); question '
+                'decoding %s. Reader: %d epochs on %s (lr %g%s). Settings chosen on validation paragraphs '
+                '(results/qa_generation/tuning_*.md).' % (
+                    stage1, trained['cmrc_steps'], args.cmrc_learning_rate,
+                    ', '.join('%s=%s' % kv for kv in sorted(generator.question_settings.items())), reader_epochs,
+                    'whole paragraphs in windows with null-span rows' if args.reader_passages == 'full'
+                    else 'the generator\'s windows', args.reader_learning_rate,
+                    ', after one epoch of %d synthetic pairs' % args.reader_synthetic if args.reader_synthetic
+                    else ''))
     report.text('Ten fresh examples (held-out passages, free generation):\n\n' + '\n'.join(lines))
     if args.export:
         for src, name in ((gen_dir, 'qa_generator'), (reader_dir, 'qa_reader')):

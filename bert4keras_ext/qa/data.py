@@ -4,8 +4,9 @@ from bert4keras_ext.data.corpora import peoples_daily_pos
 
 
 def window_around(passage, start, length, max_len):
-    """A window of at most ``max_len`` chars of ``passage`` containing ``[start, start + length)``."""
-    if len(passage) <= max_len:
+    """A window of at most ``max_len`` chars of ``passage`` containing ``[start, start + length)`` (``max_len``
+    None: the whole passage)."""
+    if max_len is None or len(passage) <= max_len:
         return passage, start
     if length > max_len:
         return None, None
@@ -14,7 +15,8 @@ def window_around(passage, start, length, max_len):
 
 
 def from_squad(records, max_len):
-    """SQuAD/CMRC2018 paragraphs (see ``data.read_squad``) -> examples (first answer of each question)."""
+    """SQuAD/CMRC2018 paragraphs (see ``data.read_squad``) -> examples (first answer of each question), each in a
+    window of at most ``max_len`` characters around its answer (None: the whole paragraph)."""
     out = []
     for para in records:
         for qa in para['qas']:

@@ -58,12 +58,20 @@ def degeneration(question):
     return None
 
 
+def has_question_word(question):
+    """Whether a question holds a question word (a question mark alone does not count): a stricter check than
+    :func:`degeneration`, for decoding that forces a final question mark."""
+    return any(m in (question or '') for m in QUESTION_MARKERS if m not in ('？', '?'))
+
+
 def question_quality(questions):
-    """Degenerate share (and its kinds), distinct share and length statistics of a list of questions."""
+    """Degenerate share (and its kinds), share without a question word, distinct share and length statistics of a
+    list of questions."""
     kinds = [degeneration(q) for q in questions]
     n = max(len(questions), 1)
     return {'questions': len(questions),
             'degenerate_share': sum(k is not None for k in kinds) / n,
+            'no_question_word_share': sum(not has_question_word(q) for q in questions) / n,
             'degenerate_kinds': {k: kinds.count(k) for k in sorted(set(kinds) - {None})},
             'distinct_share': len(set(questions)) / n,
             'mean_length': float(np.mean([len(q) for q in questions])) if questions else 0.0}

@@ -5,8 +5,9 @@ generated pair when the reader, asked the generated question, finds the generate
 
 Input ``[CLS] question [SEP] passage [SEP]`` (segments 0 / 1); the head scores every passage token as the start and
 as the end of the answer; the answer is the best span with ``start <= end < start + max_answer_len``, mapped back to
-the passage's characters. A passage longer than fits is read in overlapping windows (:meth:`Reader.windows`): the
-answer is the best-scoring span of any window; training uses the windows that hold the whole answer.
+the passage's characters. A passage longer than fits is read in overlapping windows (:meth:`Reader.windows`), as
+BERT's SQuAD reader does: training uses the windows that hold the whole answer, plus windows without it whose target
+is the null span at [CLS]; the answer is the span with the largest margin over its window's null score.
 """
 import json
 import os
@@ -21,8 +22,9 @@ PACKAGE = 'bert4keras_ext'
 
 @tf.keras.utils.register_keras_serializable(package=PACKAGE)
 class SpanLogits(tf.keras.layers.Layer):
-    """``hidden [b, n, d]`` -> start and end logits ``[b, n, 2]``; positions whose ``segment_ids`` are 0 (the
-    question, [CLS]) or that are padding get a large negative logit, so only passage tokens can be chosen."""
+    """``hidden [b, n, d]`` -> start and end logits ``[b, n, 2]``; the question (segment 0) and padding get a large
+    negative logit, so only passage tokens and [CLS] (position 0: "no answer in this window", the null span of BERT's
+    SQuAD 2.0 reader) can be chosen."""
 
     def build(self, input_shape):
         d = int(input_shape[0][-1])
@@ -33,8 +35,9 @@ class SpanLogits(tf.keras.layers.Layer):
     def call(self, inputs):
         hidden, token_ids, segment_ids = inputs
         logits = tf.einsum('bnd,dk->bnk', tf.cast(hidden, self.kernel.dtype), self.kernel) + self.bias
-        allowed = tf.logical_and(tf.equal(segment_ids, 1), tf.not_equal(token_ids, 0))[..., None]
-        return tf.where(allowed, logits, -1e4)
+        passage = tf.logical_and(tf.equal(segment_ids, 1), tf.not_equal(token_ids, 0))
+        first = tf.equal(tf.range(tf.shape(token_ids)[1]), 0)[None, :]
+        return tf.where(tf.logical_or(passage, first)[..., None], logits, -1e4)
 
     def compute_mask(self, inputs, mask=None):
         return None
@@ -122,43 +125,53 @@ class Reader:
             return None
         return first, last
 
-    def training_arrays(self, examples):
+    def training_arrays(self, examples, negatives=1, seed=0):
         """``(x, y, kept)`` from ``[{'passage', 'question', 'answer', 'answer_start'}]``: one row per passage window
-        (:meth:`windows`) that holds the whole answer; ``kept`` counts the examples with at least one such row."""
+        (:meth:`windows`) that holds the whole answer, and up to ``negatives`` rows (drawn with ``seed``) of windows
+        without it, whose target is the null span ``(0, 0)`` at [CLS]; ``kept`` counts the examples with at least
+        one answer row."""
         from bert4keras.snippets import sequence_padding
+        rng = np.random.RandomState(seed)
         ids, segs, ys, kept = [], [], [], 0
         for e in examples:
             start, n = int(e['answer_start']), len(e['answer'])
-            found = False
+            rows, others = [], []
             for w_start, w_len in self.windows(e['passage'], e['question']):
-                if start < w_start or start + n > w_start + w_len:
-                    continue
                 i, s, spans = self.encode(e['passage'], e['question'], w_start, w_len)
-                span = self.token_span(spans, start, e['answer'])
-                if span is None:
-                    continue
+                inside = w_start <= start and start + n <= w_start + w_len
+                span = self.token_span(spans, start, e['answer']) if inside else None
+                if span is not None:
+                    rows.append((i, s, span))
+                elif not (start < w_start + w_len and start + n > w_start):  # no part of the answer in it
+                    others.append((i, s, (0, 0)))
+            if not rows:
+                continue
+            kept += 1
+            if negatives and others:
+                rows += [others[j] for j in rng.permutation(len(others))[:negatives]]
+            for i, s, span in rows:
                 ids.append(i)
                 segs.append(s)
                 ys.append(span)
-                found = True
-            kept += found
         if not ids:
             return None, None, 0
         return [sequence_padding(ids).astype('int32'), sequence_padding(segs).astype('int32')], \
             np.array(ys, 'int32'), kept
 
     # ------------------------------------------------------------------------------------------ training
-    def fit(self, examples, epochs=2, batch_size=16, learning_rate=1e-4, seed=0, verbose=0, validation=None):
+    def fit(self, examples, epochs=2, batch_size=16, learning_rate=1e-4, seed=0, verbose=0, validation=None,
+            negatives=1):
         """Fine-tune on span examples with the package's recipe (warm-up + linear decay, best epoch by
-        validation exact match when ``validation`` examples are given). Returns the Keras history."""
+        validation F1 when ``validation`` examples are given); ``negatives``: windows without the answer per
+        example (null-span targets, see :meth:`training_arrays`). Returns the Keras history."""
         from bert4keras_ext import classification
-        x, y, kept = self.training_arrays(examples)
+        x, y, kept = self.training_arrays(examples, negatives, seed)
         if kept == 0:
             raise ValueError('no training example has its answer inside its passage (check answer_start)')
         metric = None
         if validation:
             def metric(model, *_):
-                return self.evaluate(validation)['em']
+                return self.evaluate(validation)['f1']
         history, _ = classification.fine_tune(
             self.model, span_loss, x, y, seed=seed, verbose=verbose, learning_rate=learning_rate, epochs=epochs,
             batch_size=batch_size, validation_data=(None, None) if validation else None, metric=metric)
@@ -166,7 +179,8 @@ class Reader:
 
     # ------------------------------------------------------------------------------------------ answering
     def answer(self, passages, questions, batch_size=32):
-        """One ``{'answer', 'answer_start', 'score'}`` per (passage, question) pair; an empty passage or question
+        """One ``{'answer', 'answer_start', 'score'}`` per (passage, question) pair (``score``: the span's margin over
+        the null span of its window; the best window wins); an empty passage or question
         gives ``{'answer': '', 'answer_start': -1, 'score': None, 'status': 'empty_input'}``."""
         from bert4keras.snippets import sequence_padding
         if len(passages) != len(questions):
@@ -185,6 +199,8 @@ class Reader:
             logits = self.model.predict(x, batch_size=batch_size, verbose=0)
             for (k, _, _, spans), lg in zip(chunk, logits):
                 best = self._best_span(passages[k], spans, lg)
+                if best['score'] is not None:
+                    best['score'] -= float(lg[0, 0] + lg[0, 1])  # the margin over this window's null span
                 if out[k] is None or (best['score'] is not None and
                                       (out[k]['score'] is None or best['score'] > out[k]['score'])):
                     out[k] = best

@@ -148,6 +148,8 @@ def test_degenerate_questions_and_quality():
     assert degeneration('谁发明了电话') is None  # a question word is enough
     q = question_quality(['什么时候？', '什么时候？', '谁？', '在2000000'])
     assert q['degenerate_share'] == 0.25 and q['distinct_share'] == 0.75
+    assert q['no_question_word_share'] == 0.25  # '在2000000'
+    assert question_quality(['北京的面积？'])['no_question_word_share'] == 1.0  # a question mark alone
     assert q['degenerate_kinds'] == {'repeated_char': 1}
     lengths = answer_lengths([{'pairs': [{'answer': '北京'}, {'answer': '一'}]}, {'pairs': []}])
     assert lengths == {'mean_answer_length': 1.5, 'answer_length_histogram': {'2': 1, '1': 1}}

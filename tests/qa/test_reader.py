@@ -50,7 +50,10 @@ def test_long_passages_are_read_in_windows(trained):
     assert all(b[0] < a[0] + a[1] for a, b in zip(windows, windows[1:]))  # they overlap: every character covered
     assert trained.evaluate(long)['em'] > 0.8
     x, y, kept = trained.training_arrays(long)
-    assert kept == 30 and len(y) >= 30
+    assert kept == 30 and len(y) > 30  # every example's answer window, plus windows without it ...
+    assert ((y == 0).all(1)).sum() == len(y) - ((y > 0).all(1)).sum() > 0  # ... whose target is [CLS] (0, 0)
+    x, y, kept = trained.training_arrays(long, negatives=0)
+    assert kept == 30 and (y > 0).all()
 
 
 def test_reader_save_load_gives_the_same_answers(trained, tiny_dir, tmp_path):
