@@ -46,7 +46,8 @@ def options():
                    help='skip stage 1: start stage 2 from this stage-1 generator (written by an earlier run of this '
                    'script as OUTPUT_DIR/generator_stage1)')
     p.add_argument('--reader_epochs', type=int, default=None, help='reader epochs on CMRC2018 (default 4; quick 1)')
-    p.add_argument('--reader_learning_rate', type=float, default=1e-4, help='peak learning rate of the reader')
+    p.add_argument('--reader_learning_rate', type=float, default=3e-4,
+                   help='peak learning rate of the reader (chosen on validation paragraphs, tuning_reader.md)')
     p.add_argument('--reader_passages', choices=['full', 'windows'], default='full',
                    help='reader training passages: whole paragraphs (read in windows, with null-span rows) or the '
                    'generator\'s windows around each answer')
@@ -79,13 +80,18 @@ def load_data(args):
         root = json.load(f)
     train_paras, held_paras = cmrc_split(root)
     train = from_squad(train_paras, args.max_p_len - 2)
-    # the reader reads whole paragraphs (in windows, with null-span rows for windows without the answer)
-    reader_train = from_squad(train_paras, None) if args.reader_passages == 'full' else train
+    # the reader reads whole paragraphs (in windows, with null-span rows for windows without the answer); every
+    # tenth training paragraph is its validation set (best epoch by F1), as in benchmarks/qa_tuning.py
+    fit_paras = [p for i, p in enumerate(train_paras) if i % 10]
+    val_paras = [p for i, p in enumerate(train_paras) if i % 10 == 0]
+    reader_train = from_squad(fit_paras, None if args.reader_passages == 'full' else args.max_p_len - 2)
+    reader_valid = from_squad(val_paras, None)
     n_synthetic = args.synthetic if args.synthetic is not None else (200 if args.quick else 20000)
     synthetic = synthetic_peoples_daily(max_len=args.max_p_len - 2, limit=n_synthetic) if n_synthetic else []
     if args.quick:  # a smoke run: minutes, not a measurement
-        train, reader_train, held_paras = train[:300], reader_train[:100], held_paras[:6]
-    return train, reader_train, synthetic, held_paras
+        train, reader_train, reader_valid, held_paras = train[:300], reader_train[:100], reader_valid[:20], \
+            held_paras[:6]
+    return train, (reader_train, reader_valid), synthetic, held_paras
 
 
 def gold_pairs(paragraphs):
@@ -122,7 +128,7 @@ def train_generator(args, ctx, paths, train, synthetic, lengths, settings):
                                             'final_loss': final_loss}
 
 
-def train_reader(args, paths, train, held_examples):
+def train_reader(args, paths, reader_data, held_examples):
     from bert4keras.tokenizers import Tokenizer
     reader = Reader(build_reader(paths[0], paths[1]), Tokenizer(paths[2], do_lower_case=True),
                     maxlen=args.reader_maxlen)
@@ -131,8 +137,9 @@ def train_reader(args, paths, train, held_examples):
         first = synthetic_peoples_daily(max_len=args.max_p_len - 2, limit=args.reader_synthetic)
         reader.fit(first, epochs=1, batch_size=args.batch_size, learning_rate=args.reader_learning_rate,
                    seed=args.seed, verbose=2)
+    train, valid = reader_data
     reader.fit(train, epochs=epochs, batch_size=args.batch_size, learning_rate=args.reader_learning_rate,
-               seed=args.seed, verbose=2)
+               seed=args.seed, verbose=2, validation=valid)
     return reader, reader.evaluate(held_examples), epochs
 
 
@@ -224,8 +231,8 @@ def main(argv=None):
                                                                             len(synthetic))
               if not args.init_generator else 'loaded from `%s` (an earlier run\'s stage 1)' % args.init_generator)
     report.text('Training: generator stage 1 %s; stage 2 %d steps on the CMRC2018 pairs only (lr %g); question '
-                'decoding %s. Reader: %d epochs on %s (lr %g%s). Settings chosen on validation paragraphs '
-                '(results/qa_generation/tuning_*.md).' % (
+                'decoding %s. Reader: %d epochs on %s (lr %g%s), the best epoch by F1 on every tenth training '
+                'paragraph. Settings chosen on validation paragraphs (results/qa_generation/tuning_*.md).' % (
                     stage1, trained['cmrc_steps'], args.cmrc_learning_rate,
                     ', '.join('%s=%s' % kv for kv in sorted(generator.question_settings.items())), reader_epochs,
                     'whole paragraphs in windows with null-span rows' if args.reader_passages == 'full'
