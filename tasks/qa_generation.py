@@ -155,9 +155,11 @@ def main(argv=None):
     ctx.seed(args.seed)
 
     settings = {'max_p_len': lengths[0], 'max_a_len': lengths[1], 'max_q_len': lengths[2]}
-    question = {k: getattr(args, k) for k in QUESTION_OPTIONS if getattr(args, k) is not None}
-    if question:
-        settings['question'] = question
+    from bert4keras_ext.qa.generator import QUESTION_DEFAULTS
+    # the generator carries its whole question-decoding setting (not just the overrides), so that a later change
+    # of the library defaults does not change what a saved or shipped generator does
+    settings['question'] = dict(QUESTION_DEFAULTS, **{k: getattr(args, k) for k in QUESTION_OPTIONS
+                                                      if getattr(args, k) is not None})
     transformer, tokenizer, tokens, trained = train_generator(args, ctx, paths, train, synthetic, lengths, settings)
     gen_dir = qa_model.save(transformer, ctx.path('generator'), tokens, settings)
     generator = QAGenerator.load(gen_dir)
