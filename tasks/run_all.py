@@ -2,9 +2,9 @@
 
     python -m tasks.run_all [--output_dir outputs/run_all] [--full]
 
-The default checkpoint is the Chinese BERT shipped with the package (until one is shipped, a small one is
-pretrained once into the cache first). --quick runs are smoke runs: one seed, small data; the evidence for each
-article's claims is the full runs committed in results/ (see docs/claims.md).
+The default checkpoint is the Chinese BERT shipped with the package (nothing is pretrained). --quick runs are smoke
+runs: one seed, small data; the evidence for each article's claims is the full runs committed in results/ (see
+docs/claims.md; `bash scripts/full_runs.sh` makes them).
 """
 import argparse
 import importlib.util
