@@ -78,11 +78,12 @@ def main(argv=None):
     print('|---|---|---|---|---|')
     for det in (True, False):
         first = runs[det][0][1]
-        diffs = [largest_difference(first, other[1]) for _, other in runs[det][1:]]
+        diffs = [largest_difference(first, other) for _, other in runs[det][1:]]
         worst = max(diffs, key=lambda d: d[0]) if diffs else (0.0, None)
         same = all(d[0] == 0 for d in diffs)
         print('| %s | %d | %s | %.4g (%s) | %.1f |' % ('deterministic' if det else 'default', len(runs[det]),
-                                                       'yes' if same else 'no', worst[0], worst[1],
+                                                       'yes' if same else 'no', worst[0],
+                                                       str(worst[1]).replace('|', '/'),
                                                        sum(s for s, _ in runs[det]) / len(runs[det])))
     cost = (sum(s for s, _ in runs[True]) / sum(s for s, _ in runs[False]))
     print('\ndeterminism wall-time cost: %.2fx (same machine, runs interleaved)' % cost)
