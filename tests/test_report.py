@@ -6,10 +6,20 @@ import pytest
 from tasks import report
 
 
+QA_MEASURES = {'free': {'answer_validity': 1.0, 'degenerate_share': 0.05},
+               'answer_aware': {'question_rouge_l': 0.31, 'degenerate_share': 0.06},
+               'throughput': {'ours_passages_per_s': 3.0, 'stock_passages_per_s': 0.2}}
+
+
 def write_run(folder, name, commit='abc123'):
     d = folder / name
     d.mkdir(parents=True)
-    (d / 'results.json').write_text(json.dumps({'commit': commit, 'seconds': 12.5}), encoding='utf-8')
+    results = {'commit': commit, 'seconds': 12.5}
+    if name == 'qa_generation':
+        results.update(QA_MEASURES)
+    else:
+        results['claims'] = [['9z', 'x - y in %s' % name, '+1.00 [+0.50, +1.50] points', 'holds']]
+    (d / 'results.json').write_text(json.dumps(results), encoding='utf-8')
     (d / 'summary.md').write_text('## Title\n\nCommand: `x`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![plot](curve.png)\n',
                                   encoding='utf-8')
 
@@ -28,7 +38,8 @@ def test_missing_results_fail_and_name_the_file(tmp_path, capsys):
         report.render(str(tmp_path), [('flooding', 'A6'), ('theseus', 'A3')])
     readme = tmp_path / 'README.md'
     readme.write_text('x\n%s\nold\n%s\ny\n' % (report.BEGIN, report.END), encoding='utf-8')
-    assert report.main(['--results_dir', str(tmp_path), '--readme', str(readme)]) == 1
+    assert report.main(['--results_dir', str(tmp_path), '--readme', str(readme),
+                        '--claims', str(tmp_path / 'claims.md')]) == 1
     assert 'error: missing' in capsys.readouterr().err
     assert 'old' in readme.read_text(encoding='utf-8')  # nothing half-written
 
@@ -38,10 +49,18 @@ def test_replace_between_markers_and_check(tmp_path, monkeypatch):
         write_run(tmp_path, name)
     readme = tmp_path / 'README.md'
     readme.write_text('intro\n%s\nstale\n%s\noutro\n' % (report.BEGIN, report.END), encoding='utf-8')
-    args = ['--results_dir', str(tmp_path), '--readme', str(readme)]
+    claims = tmp_path / 'claims.md'
+    claims.write_text('rules\n%s\nold table\n%s\n' % report.VERDICTS, encoding='utf-8')
+    args = ['--results_dir', str(tmp_path), '--readme', str(readme), '--claims', str(claims)]
     assert report.main(args + ['--check']) == 1
     assert report.main(args) == 0
     text = readme.read_text(encoding='utf-8')
     assert text.startswith('intro\n') and text.endswith('outro\n') and 'stale' not in text
     assert text.count('### Article') == 8
+    table = claims.read_text(encoding='utf-8')
+    assert 'old table' not in table and table.startswith('rules\n')
+    assert table.count('| 9z |') == 7 and '| 5a | generated answers that are passage spans | 100.0% | holds |' in table
+    assert 'Verdicts: 8 holds, 0 does not hold, 0 inconclusive at this scale, 2 reported.' in table
     assert report.main(args + ['--check']) == 0
+    claims.write_text('rules\n%s\nedited by hand\n%s\n' % report.VERDICTS, encoding='utf-8')
+    assert report.main(args + ['--check']) == 1  # a hand edit of the table is caught
