@@ -26,21 +26,26 @@ def make_loss(name, positive_rate):
     return BINARY_LOSSES[name]()
 
 
-def claim_rows(ratio, rows):
-    """Claims 8a-8c at one imbalance ratio: paired differences over seeds against cross-entropy."""
+def claim_rows(ratio, rows, y_test=None, first_preds=None):
+    """Claims 8a-8c at one imbalance ratio: paired differences over seeds against cross-entropy; with the first
+    seed's test predictions (``first_preds[name]``) each row also gets that seed's bootstrap interval over items."""
     def f1(name):
         return [r['f1'] for r in rows[name]]
+
+    def row(claim, text, better, worse):
+        items = None
+        if first_preds is not None:
+            items = (metrics.binary_f1, y_test, first_preds[better], first_preds[worse])
+        return stats.claim_row(claim, text, f1(better), f1(worse), items=items)
+
     out = []
     if 'f1_weighted_ce' in rows and 'cross_entropy' in rows:
-        out.append(stats.claim_row('8a', '1:%d minority F1, F1-weighted CE - CE' % ratio, f1('f1_weighted_ce'),
-                                   f1('cross_entropy')))
+        out.append(row('8a', '1:%d minority F1, F1-weighted CE - CE' % ratio, 'f1_weighted_ce', 'cross_entropy'))
     if 'smooth_accuracy' in rows and 'cross_entropy' in rows:
-        out.append(stats.claim_row('8b', '1:%d minority F1, CE - smooth accuracy' % ratio, f1('cross_entropy'),
-                                   f1('smooth_accuracy')))
+        out.append(row('8b', '1:%d minority F1, CE - smooth accuracy' % ratio, 'cross_entropy', 'smooth_accuracy'))
     for name in ('weighted_ce', 'focal', 'ghm', 'logit_adjusted', 'soft_f1', 'threshold'):
         if name in rows and 'cross_entropy' in rows:
-            out.append(stats.claim_row('8c', '1:%d minority F1, %s - CE' % (ratio, name), f1(name),
-                                       f1('cross_entropy')))
+            out.append(row('8c', '1:%d minority F1, %s - CE' % (ratio, name), name, 'cross_entropy'))
     return out
 
 
@@ -82,7 +87,7 @@ def main(argv=None):
                                           seed=args.seed, max_majority=majority)
         x_train, y_train = clf.encode(tokenizer, texts, args.maxlen), np.array(labels, 'float32')
         rate = float(np.mean(y_train))
-        rows = {}
+        rows, first_preds = {}, {}
         ce_scores = {}
         for name in list(args.losses) + ['threshold']:
             runs = []
@@ -99,6 +104,7 @@ def main(argv=None):
                     threshold = 0.0  # logit_adjusted too: the LA rule for balanced error is the unadjusted logit
                 pred = (s_test > threshold).astype(int)
                 y_test = enc['test'][1]
+                first_preds.setdefault(name, pred)  # the first seed's (bootstrap over test items)
                 runs.append({'f1': metrics.binary_f1(y_test, pred), 'bacc': metrics.balanced_accuracy(y_test, pred),
                              'auc': metrics.roc_auc(y_test, s_test), 'threshold': threshold})
                 print('ratio 1:%d %-16s seed %d: %s' % (ratio, name, seed, runs[-1]), flush=True)
@@ -112,7 +118,7 @@ def main(argv=None):
                      ['loss', 'minority F1 (%)', 'balanced acc (%)', 'AUC (%)'], table,
                      note='mean ± std over %d seed(s); CE baseline row: `cross_entropy`.' % len(ctx.seeds))
         f1_bars[ratio] = {name: np.mean([r['f1'] for r in runs]) for name, runs in rows.items()}
-        claims += claim_rows(ratio, rows)
+        claims += claim_rows(ratio, rows, enc['test'][1], first_preds)
     report.table('Claims (docs/claims.md), decided by the paired 95%% interval over %d seed(s)' % len(ctx.seeds),
                  stats.CLAIM_COLUMNS, claims)
     report.add('claims', claims)

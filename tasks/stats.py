@@ -40,6 +40,19 @@ def bootstrap_ci(correct_a, correct_b=None, n=2000, seed=0, level=0.95):
     return float(d.mean()), float(lo), float(hi)
 
 
+def bootstrap_metric(metric, y, pred_a, pred_b, n=2000, seed=0, level=0.95):
+    """Percentile bootstrap over test items of ``metric(y, pred_a) - metric(y, pred_b)`` (items resampled jointly,
+    e.g. a minority-class F1): ``(estimate, low, high)``."""
+    y, pred_a, pred_b = np.asarray(y), np.asarray(pred_a), np.asarray(pred_b)
+    rng = np.random.RandomState(seed)
+    diffs = []
+    for _ in range(n):
+        idx = rng.randint(0, len(y), size=len(y))
+        diffs.append(metric(y[idx], pred_a[idx]) - metric(y[idx], pred_b[idx]))
+    lo, hi = np.percentile(diffs, [50 * (1 - level), 50 * (1 + level)])
+    return float(metric(y, pred_a) - metric(y, pred_b)), float(lo), float(hi)
+
+
 def fmt_ci(values, scale=100.0, digits=1):
     """``'mean ± std [low, high]'`` (scaled, e.g. to percent)."""
     m, s, lo, hi = mean_ci(values)
@@ -58,10 +71,12 @@ def verdict(low, high, threshold=0.0):
     return 'inconclusive at this scale'
 
 
-def claim_row(claim_id, text, better, worse, threshold=0.0, scale=100.0, unit='points', judge=True):
+def claim_row(claim_id, text, better, worse, threshold=0.0, scale=100.0, unit='points', judge=True, items=None):
     """A row of a claims table: the paired difference ``better - worse`` over seeds (mean [95% CI]) and the verdict
     of docs/claims.md's rule (holds when the interval is above ``threshold``; ``judge=False``: 'reported', for a
-    comparison without a claimed direction). Values are scaled (to points)."""
+    comparison without a claimed direction). Values are scaled (to points). ``items``: ``(metric, y, pred_better,
+    pred_worse)`` of the first seed's test items: adds that seed's bootstrap interval over items (reported beside
+    the verdict, which stays the seeds' rule)."""
     m, s, lo, hi = paired_ci(better, worse)
     if np.isnan(lo):
         ci, decision = '%+.2f (1 seed: no interval)' % (m * scale), 'inconclusive at this scale'
@@ -69,8 +84,12 @@ def claim_row(claim_id, text, better, worse, threshold=0.0, scale=100.0, unit='p
         ci, decision = '%+.2f [%+.2f, %+.2f]' % (m * scale, lo * scale, hi * scale), verdict(lo, hi, threshold)
     if not judge:
         decision = 'reported'
-
-    return [claim_id, text, '%s %s' % (ci, unit), decision]
+    text_ci = '%s %s' % (ci, unit)
+    if items is not None:
+        _, b_lo, b_hi = bootstrap_metric(*items)
+        text_ci += '; first seed, bootstrap over %d items [%+.2f, %+.2f]' % (len(items[1]), b_lo * scale,
+                                                                           b_hi * scale)
+    return [claim_id, text, text_ci, decision]
 
 
 CLAIM_COLUMNS = ['claim', 'comparison', 'paired difference over seeds [95% CI]', 'verdict']

@@ -29,11 +29,16 @@ LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 def fit_eval(model, data, epochs, lr, seed, callbacks=None, keep_best=True):
     """Fine-tune with the package recipe (AdamW, warm-up + linear decay; the best validation epoch kept unless
-    ``keep_best`` is False) and return the test accuracy."""
+    ``keep_best`` is False); returns ``(test accuracy, test predictions)``."""
     (x, y), valid, (x_test, y_test) = data
     clf.fine_tune(model, LOSS, x, y, seed=seed, epochs=epochs, learning_rate=lr, callbacks=callbacks,
                   validation_data=valid if keep_best else None)
-    return clf.accuracy(model, x_test, y_test)
+    pred = clf.predict_logits(model, x_test).argmax(-1)
+    return float(np.mean(pred == y_test)), pred
+
+
+def accuracy(y, pred):
+    return float(np.mean(np.asarray(y) == np.asarray(pred)))
 
 
 def main(argv=None):
@@ -77,10 +82,12 @@ def main(argv=None):
     depth = load_model(config_path=config_path, checkpoint_path=checkpoint_path,
                        return_keras_model=False)[0].num_hidden_layers
     sizes = [d for d in (depth // 2, depth // 4) if d >= 1]
-    acc, speed = {}, {}
+    acc, speed, first_preds = {}, {}, {}
 
-    def record(name, value, model=None):
+    def record(name, result, model=None):
+        value, pred = result
         acc.setdefault(name, []).append(value)
+        first_preds.setdefault(name, pred)  # the first seed's test predictions (bootstrap over items)
         if model is not None and name not in speed:
             speed[name] = clf.throughput(model, x_te)
         print('seed %d %-24s acc %.4f' % (seed, name, value), flush=True)
@@ -113,7 +120,9 @@ def main(argv=None):
     rows = [[name, experiment.fmt_mean_std(v), '%.0f' % speed[name], '%.2fx' % (speed[name] / base_speed)]
             for name, v in acc.items()]
     claims = [stats.claim_row('3%s' % 'ab'[k], 'test accuracy, Theseus - direct fine-tuning at %d of %d layers'
-                              % (n, depth), acc['Theseus (%d layers)' % n], acc['direct fine-tune (%d layers)' % n])
+                              % (n, depth), acc['Theseus (%d layers)' % n], acc['direct fine-tune (%d layers)' % n],
+                              items=(accuracy, y_te, first_preds['Theseus (%d layers)' % n],
+                                     first_preds['direct fine-tune (%d layers)' % n]))
               for k, n in enumerate(sizes)]
     report = experiment.Report(ctx, 'Article 3: BERT-of-Theseus compression')
     report.add('accuracy', acc)

@@ -34,3 +34,20 @@ def test_claim_rows():
     assert row[0] == '6b' and row[3] == 'holds' and row[2].startswith('-0.03 [')
     assert stats.claim_row('x', 'acc', [0.5], [0.4])[3] == 'inconclusive at this scale'
     assert stats.claim_row('x', 'acc', [0.5, 0.6], [0.4, 0.4], judge=False)[3] == 'reported'
+
+
+def test_bootstrap_of_a_metric_difference_over_items():
+    rng = np.random.RandomState(1)
+    y = rng.randint(0, 2, 1000)
+    good = np.where(rng.random_sample(1000) < 0.9, y, 1 - y)  # 90% right
+    bad = np.where(rng.random_sample(1000) < 0.7, y, 1 - y)   # 70% right
+
+    def accuracy(t, p):
+        return float(np.mean(t == p))
+
+    est, lo, hi = stats.bootstrap_metric(accuracy, y, good, bad, n=500)
+    assert lo < est < hi and 0.15 < est < 0.25 and lo > 0.1
+    est, lo, hi = stats.bootstrap_metric(accuracy, y, good, good, n=50)
+    assert est == lo == hi == 0.0
+    row = stats.claim_row('3a', 'acc', [0.9, 0.91, 0.92], [0.7, 0.72, 0.71], items=(accuracy, y, good, bad))
+    assert row[3] == 'holds' and '; first seed, bootstrap over 1000 items [+' in row[2]
