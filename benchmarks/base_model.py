@@ -61,9 +61,8 @@ def in_domain_heldout(directory):
 
 def sample(pool, size, seed):
     """``size`` label-stratified reviews from ``pool``, drawn with ``seed``."""
-    from bert4keras_ext.data import train_valid_test_split
-    _, _, train = train_valid_test_split(pool, seed=1000 + seed, valid=0, test=size, stratify=[y for _, y in pool])
-    return train
+    from bert4keras_ext.data import stratified_sample
+    return stratified_sample(pool, size, seed=1000 + seed)
 
 
 def logistic_regression(train, valid, test):

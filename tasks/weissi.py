@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from bert4keras_ext import classification as clf
 from tasks import experiment, stats
-from bert4keras_ext.data import corpora
+from bert4keras_ext.data import corpora, stratified_sample
 from bert4keras_ext.regularizers import WEISSI, attach_regularizer, select_kernels, selective_adamw
 from bert4keras_ext.robustness import fgsm_embedding_accuracy
 from bert4keras_ext.training import WeightNormHistory
@@ -65,7 +65,8 @@ def main(argv=None):
     report = experiment.Report(ctx, 'Article 7: L2 vs WEISSI on sentiment classification')
     all_results, norm_curves = {}, {}
     for setting in args.settings:
-        (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = enc(pool[:sizes[setting]]), enc(valid), enc(test)
+        train = stratified_sample(pool, sizes[setting], seed=args.seed)  # the pool is in corpus order
+        (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = enc(train), enc(valid), enc(test)
         if setting == 'cnn':
             x_tr, x_va, x_te = x_tr[0], x_va[0], x_te[0]
         results = {}

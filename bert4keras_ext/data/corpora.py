@@ -79,7 +79,9 @@ def reserved_sentiment(n=6000):
 def sentiment_benchmark_split(n_valid=1000, n_test=3000, seed=0):
     """``(pool, valid, test)`` for base-model benchmarks: ``valid`` and ``test`` are disjoint, label-stratified,
     de-duplicated reviews from :func:`reserved_sentiment` (drawn with ``seed``); ``pool`` is every other review
-    (de-duplicated, none with a valid/test text), to draw training sets from."""
+    (de-duplicated, none with a valid/test text), to draw training sets from with
+    :func:`bert4keras_ext.data.stratified_sample` — ``pool`` keeps the corpus order (all negatives first), so its
+    first items are all of one class."""
     from bert4keras_ext.data.splits import train_valid_test_split
     reserved = unique_reviews(reserved_sentiment())
     if n_valid + n_test > len(reserved):

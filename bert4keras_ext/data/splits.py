@@ -76,3 +76,19 @@ def imbalanced_subset(items, labels, ratio, minority=1, seed=0, max_majority=Non
     keep = np.array(majority_idx + minority_idx[:n_min])
     rng.shuffle(keep)
     return [items[i] for i in keep], [labels[i] for i in keep]
+
+
+def stratified_sample(items, size, seed=0, labels=None):
+    """``size`` items drawn with ``seed``, stratified by label (``labels``; default the second element of each
+    item, e.g. ``(text, label)`` pairs). Use it to draw a training set from an ordered pool: taking the first
+    ``size`` items of a corpus in file order (e.g. the sentiment reviews, all negatives first) gives one class."""
+    items = list(items)
+    labels = [item[1] for item in items] if labels is None else list(labels)
+    if not 0 < size <= len(items):
+        raise ValueError('size must be in 1..%d (the items given), got %r' % (len(items), size))
+    if size == len(items):
+        order = np.random.RandomState(seed).permutation(len(items))
+        return [items[i] for i in order]
+    _, _, sample = train_valid_test_split(items, seed=seed, valid=0, test=size, stratify=labels)
+    return sample
+

@@ -53,3 +53,21 @@ def test_imbalanced_subset_ratio():
     assert imbalanced_subset(items, labels, ratio=10, seed=0) == (xs, ys)
     with pytest.raises(ValueError, match='needs 200 minority items'):
         imbalanced_subset(items, labels, ratio=1, seed=0)
+
+
+def test_training_sets_from_the_benchmark_pool_hold_both_classes():
+    """The pool keeps corpus order (all negatives first): its first 1,000 reviews are one class, which is what the
+    task scripts trained on until they drew with stratified_sample."""
+    import numpy as np
+    from bert4keras_ext.data import corpora, stratified_sample
+    pool, _, _ = corpora.sentiment_benchmark_split(n_valid=100, n_test=300, seed=0)
+    assert len({y for _, y in pool[:1000]}) == 1
+    share = np.mean([y for _, y in pool])
+    for size in (48, 1000):
+        train = stratified_sample(pool, size, seed=0)
+        assert len(train) == size and len(set(train)) == size
+        assert abs(np.mean([y for _, y in train]) - share) < 0.05
+    assert stratified_sample(pool, 300, seed=1) == stratified_sample(pool, 300, seed=1)
+    assert stratified_sample(pool, 300, seed=1) != stratified_sample(pool, 300, seed=2)
+    with pytest.raises(ValueError, match='size must be in 1..'):
+        stratified_sample(pool[:10], 11)
