@@ -55,9 +55,8 @@ DECODE_GRID = {  # name: question-decoding settings over QUESTION_DEFAULTS (ever
 def no_question_word(questions):
     """Share of questions without a question word (a question mark alone does not count): a stricter check than
     the degenerate share, for settings that force a question mark."""
-    from bert4keras_ext.qa.evaluate import QUESTION_MARKERS
-    words = [m for m in QUESTION_MARKERS if m not in ('？', '?')]
-    return sum(not any(w in q for w in words) for q in questions) / max(len(questions), 1)
+    from bert4keras_ext.qa.evaluate import has_question_word
+    return sum(not has_question_word(q) for q in questions) / max(len(questions), 1)
 
 
 def generator_scores(directory, passages, golds, seed=0, **question):
