@@ -16,6 +16,7 @@ Importing this module (``import bert4keras_ext`` does it first) arranges, in ord
 | Lambda closures | the LM/UniLM masks and the BERT pooler are ``Lambda`` layers wrapping Python closures, so ``load_model`` of a ``.keras`` file needs ``safe_mode=False`` | ``Transformer.apply`` builds named, registered layers (:mod:`bert4keras_ext.layers.masks`) instead |
 | ``strQ2B`` | uses the Python 2 builtin ``unichr`` | ``bert4keras.snippets.unichr = chr`` |
 | ``FeedForward`` regularizer | ``FeedForward`` takes no ``kernel_regularizer``, so a penalty attached to its inner kernels (WEISSI, L2) is lost by ``get_config`` and vanishes after ``.keras`` save/load | ``FeedForward`` accepts ``kernel_regularizer`` (for its inner, activated kernels: the output kernel is left alone), passes it to those ``Dense`` layers and writes it in ``get_config`` |
+| shared initializers | tf-keras (unlike the Keras 2.3 bert4keras was written for) gives every call of one *unseeded* random initializer instance the same values, and bert4keras hands one instance to several weights: a model built from scratch started with identical q/k/v/o kernels in every attention layer and the same values in both FeedForward kernels | an unseeded initializer draws a new seed (from the seeded global RNG, so ``set_random_seed`` still reproduces it) on every call after its first; seeded initializers keep returning their fixed values |
 | ``save_weights_as_checkpoint`` | uses ``tf.Session``/``tf.train.Saver`` of TF1 | replaced by :func:`bert4keras_ext.checkpoints.google.save_weights_as_checkpoint` (installed by that module) |
 
 Not fixed (see README "Compatibility"): ``snippets.WebServing`` (TF1 sessions), h5 ``load_model`` of models with
@@ -252,6 +253,31 @@ def _fix_feedforward_regularizer():
     cls._bert4keras_ext_regularizer = True
 
 
+def _fix_initializer_reuse():
+    """Every call of an unseeded random initializer instance draws new values (Keras 2.3 semantics).
+
+    tf-keras builds the values of ``RandomNormal``, ``TruncatedNormal``, ``VarianceScaling`` (Glorot, He, ...),
+    ``Orthogonal`` ... with a stateless generator whose seed is fixed on first use, and only warns when the same
+    unseeded instance is called again. Each of those ``__call__`` methods calls ``_warn_reuse`` before drawing; on a
+    repeated call of an unseeded instance we give it a fresh generator, whose seed comes from the global RNG that
+    ``tf.keras.utils.set_random_seed`` seeds.
+    """
+    from tf_keras.src import backend
+    from tf_keras.src.initializers import initializers as base
+    cls = base.Initializer
+    if getattr(cls, '_bert4keras_ext_fresh_draws', False):
+        return
+
+    def _warn_reuse(self):
+        generator = getattr(self, '_random_generator', None)
+        if getattr(self, '_used', False) and getattr(self, 'seed', None) is None and generator is not None:
+            self._random_generator = backend.RandomGenerator(None, rng_type=generator._rng_type)
+        self._used = True
+
+    cls._warn_reuse = _warn_reuse
+    cls._bert4keras_ext_fresh_draws = True
+
+
 def apply():
     """Arrange the environment and apply the fixes (idempotent)."""
     global _DONE
@@ -266,6 +292,7 @@ def apply():
     _fix_lambda_layers()
     _fix_snippets()
     _fix_feedforward_regularizer()
+    _fix_initializer_reuse()
     from bert4keras_ext.checkpoints import google
     google.install_transformer_methods()
     _DONE = True

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import bert4keras_ext
 from bert4keras_ext.checkpoints import load_model
+from bert4keras_ext.models import build_model
 from tests.helpers import token_batch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -165,6 +166,7 @@ import numpy as np
 import bert4keras_ext
 import tensorflow as tf
 from bert4keras_ext.checkpoints import load_model
+from bert4keras_ext.models import build_model
 model, _ = load_model(sys.argv[1])
 ids = np.array([[2, 7, 8, 9, 3, 11, 12]]); seg = np.zeros_like(ids)
 with tf.GradientTape() as tape:
@@ -234,3 +236,30 @@ def test_feedforward_takes_a_kernel_regularizer_and_keeps_it_in_its_config():
     clone = FeedForward.from_config(layer.get_config())
     assert clone.kernel_regularizer.get_config() == {'l2': 0.5}
     assert 'kernel_regularizer' not in FeedForward(8).get_config()  # unchanged config without one
+
+
+def test_unseeded_initializer_draws_new_values_on_every_call():
+    init = tf.keras.initializers.TruncatedNormal(stddev=0.02)
+    a, b = init((4, 4)).numpy(), init((4, 4)).numpy()
+    assert not np.allclose(a, b)
+    seeded = tf.keras.initializers.GlorotUniform(seed=3)  # a seed still fixes the values
+    np.testing.assert_array_equal(seeded((4, 4)).numpy(), seeded((4, 4)).numpy())
+
+
+def test_from_scratch_attention_kernels_differ_and_reproduce_from_the_seed():
+    config = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                  hidden_act='gelu', max_position_embeddings=32)
+
+    def kernels(seed):
+        tf.keras.utils.set_random_seed(seed)
+        model = build_model(config, application='lm').model
+        return [w.numpy() for w in model.weights if 'MultiHeadSelfAttention' in w.name and 'kernel' in w.name]
+
+    first = kernels(0)
+    assert len(first) == 4  # q, k, v, o
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not np.allclose(first[i], first[j]), (i, j)
+    for a, b in zip(first, kernels(0)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(first[0], kernels(1)[0])
