@@ -261,14 +261,17 @@ def fine_tune(model, loss, x, y, recipe=None, seed=0, validation_data=None, metr
 
 def build_char_cnn(vocab_size, num_outputs, embedding_dim=64, filters=128, kernel_size=3, hidden=64, seed=0):
     """A ReLU char-CNN (positively homogeneous after the embedding): Embedding -> Conv1D(relu) -> global max pool
-    -> Dense(relu) -> Dense logits. Inputs: token ids ``[b, n]`` (0 = padding)."""
-    init = tf.keras.initializers.GlorotUniform(seed)
+    -> Dense(relu) -> Dense logits. Inputs: token ids ``[b, n]`` (0 = padding). Each layer has its own initializer
+    seed (one seeded instance would give every kernel the same stream of values, only scaled)."""
+    def init(k):
+        return tf.keras.initializers.GlorotUniform(None if seed is None else seed + k)
+
     ids = tf.keras.Input((None,), dtype='int32', name='token_ids')
     x = tf.keras.layers.Embedding(vocab_size, embedding_dim, name='char_embedding',
                                   embeddings_initializer=tf.keras.initializers.RandomUniform(-0.05, 0.05, seed))(ids)
-    x = tf.keras.layers.Conv1D(filters, kernel_size, padding='same', activation='relu', kernel_initializer=init,
+    x = tf.keras.layers.Conv1D(filters, kernel_size, padding='same', activation='relu', kernel_initializer=init(1),
                                name='conv')(x)
     x = tf.keras.layers.GlobalMaxPooling1D()(x)
-    x = tf.keras.layers.Dense(hidden, activation='relu', kernel_initializer=init, name='hidden')(x)
-    logits = tf.keras.layers.Dense(num_outputs, kernel_initializer=init, name='logits')(x)
+    x = tf.keras.layers.Dense(hidden, activation='relu', kernel_initializer=init(2), name='hidden')(x)
+    logits = tf.keras.layers.Dense(num_outputs, kernel_initializer=init(3), name='logits')(x)
     return tf.keras.Model(ids, logits)

@@ -91,3 +91,16 @@ def test_masked_mean_pool_averages_real_tokens_only():
     out = MaskedMeanPool()([x, ids]).numpy()
     np.testing.assert_allclose(out[0], x[0, :2].mean(0))
     np.testing.assert_allclose(out[1], 0)  # no real token: zeros, not NaN
+
+
+def test_char_cnn_layers_do_not_share_one_value_stream():
+    model = clf.build_char_cnn(30, 2, embedding_dim=8, filters=16, hidden=8, seed=0)
+    # Glorot-uniform limits sqrt(6 / (fan_in + fan_out)); divided out, a shared seed would give equal prefixes
+    conv = model.get_layer('conv').kernel.numpy().ravel() / np.sqrt(6 / (3 * 8 + 3 * 16))
+    hidden = model.get_layer('hidden').kernel.numpy().ravel() / np.sqrt(6 / (16 + 8))
+    logits = model.get_layer('logits').kernel.numpy().ravel() / np.sqrt(6 / (8 + 2))
+    assert not np.allclose(conv[:16], hidden[:16], atol=1e-4)
+    assert not np.allclose(hidden[:16], logits[:16], atol=1e-4)
+    again = clf.build_char_cnn(30, 2, embedding_dim=8, filters=16, hidden=8, seed=0)
+    np.testing.assert_array_equal(again.get_layer('conv').kernel.numpy().ravel() / np.sqrt(6 / (3 * 8 + 3 * 16)),
+                                  conv)
