@@ -49,6 +49,23 @@ def claim_rows(ratio, rows, y_test=None, first_preds=None):
     return out
 
 
+def plot_f1_per_loss(results):
+    """Bars of minority-class F1 per loss (mean over seeds, with the seeds' std), one panel per ratio;
+    ``results`` maps '1:r' to ``{'runs': {loss: [{'f1': ...}, ...]}}`` (the run's ``results`` entry)."""
+    plt = experiment.plt()
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 3.8), squeeze=False)
+    for ax, (ratio, entry) in zip(axes[0], results.items()):
+        f1 = {name: experiment.mean_std([100 * r['f1'] for r in runs]) for name, runs in entry['runs'].items()}
+        names = sorted(f1, key=lambda n: f1[n][0])
+        ax.barh(names, [f1[n][0] for n in names], xerr=[f1[n][1] for n in names], capsize=3,
+                color=['tab:red' if n == 'cross_entropy' else 'tab:blue' for n in names])
+        ax.set_xlim(left=0)
+        ax.set_title(ratio)
+        ax.set_xlabel('minority-class F1 (%), mean ± std over seeds')
+    fig.tight_layout()
+    return fig
+
+
 def main(argv=None):
     p = experiment.parser(__doc__, 'imbalance_losses')
     p.add_argument('--ratios', type=int, nargs='+', default=None, help='negatives per positive (default 10 50; '
@@ -81,7 +98,7 @@ def main(argv=None):
                 clf.predict_logits(model, enc['test'][0]).ravel())
 
     report = experiment.Report(ctx, 'Article 8: imbalance losses on binary sentiment')
-    results, f1_bars, claims = {}, {}, []
+    results, claims = {}, []
     for ratio in ratios:
         texts, labels = imbalanced_subset([t for t, _ in pool], [y for _, y in pool], ratio=ratio, minority=1,
                                           seed=args.seed, max_majority=majority)
@@ -117,21 +134,13 @@ def main(argv=None):
                      % (ratio, len(labels), len(enc['test'][1])),
                      ['loss', 'minority F1 (%)', 'balanced acc (%)', 'AUC (%)'], table,
                      note='mean ± std over %d seed(s); CE baseline row: `cross_entropy`.' % len(ctx.seeds))
-        f1_bars[ratio] = {name: np.mean([r['f1'] for r in runs]) for name, runs in rows.items()}
         claims += claim_rows(ratio, rows, enc['test'][1], first_preds)
     report.table('Claims (docs/claims.md), decided by the paired 95%% interval over %d seed(s)' % len(ctx.seeds),
                  stats.CLAIM_COLUMNS, claims)
     report.add('claims', claims)
     report.add('results', results)
 
-    plt = experiment.plt()
-    fig, axes = plt.subplots(1, len(f1_bars), figsize=(5.5 * len(f1_bars), 3.8), squeeze=False)
-    for ax, (ratio, bars) in zip(axes[0], f1_bars.items()):
-        names = sorted(bars, key=bars.get)
-        ax.barh(names, [100 * bars[n] for n in names],
-                color=['tab:red' if n == 'cross_entropy' else 'tab:blue' for n in names])
-        ax.set_title('1:%d' % ratio)
-        ax.set_xlabel('minority-class F1 (%)')
+    fig = plot_f1_per_loss(results)
     report.figure(fig, 'f1_per_loss.png', 'Minority-class F1 per loss (test set, natural balance)')
     curves = {n: make_loss(n, 0.1) for n in BINARY_LOSSES if n != 'cross_entropy'}
     fig = plot_gradient_weights(curves)

@@ -151,3 +151,15 @@ def test_pretrain_table_of_a_run_log(tmp_path, capsys):
     assert (tmp_path / 'heldout_curve.png').stat().st_size > 1000
     with pytest.raises(SystemExit, match='no log.jsonl'):
         pretrain_tiny_bert.main(['--table', '--run_dir', str(tmp_path / 'none')])
+
+
+def test_imbalance_f1_plot_has_one_panel_per_ratio_and_bars_ordered_by_mean():
+    from tasks.imbalance_losses import plot_f1_per_loss
+    runs = {'cross_entropy': [{'f1': 0.4}, {'f1': 0.6}], 'focal': [{'f1': 0.1}, {'f1': 0.3}],
+            'weighted_ce': [{'f1': 0.7}, {'f1': 0.7}]}
+    fig = plot_f1_per_loss({'1:10': {'runs': runs}, '1:50': {'runs': runs}})
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ['1:10', '1:50']
+    widths = [p.get_width() for p in axes[0].patches]
+    assert widths == pytest.approx([20.0, 50.0, 70.0])  # ascending: focal, cross_entropy, weighted_ce
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == ['focal', 'cross_entropy', 'weighted_ce']
