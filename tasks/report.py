@@ -61,6 +61,16 @@ def qa_claims(results):
              'reported']]
 
 
+def theseus_speed_claims(results):
+    """Claim 3c (reported, no threshold): examples/s of each successor over the predecessor, same run."""
+    speed = results.get('examples_per_second', {})
+    base = [v for k, v in speed.items() if k.startswith('predecessor')]
+    if len(base) != 1:
+        return []
+    return [['3c', 'examples/s, %s / %s (same run)' % (k, next(n for n in speed if n.startswith('predecessor'))),
+             '%.2fx' % (v / base[0]), 'reported'] for k, v in speed.items() if k.startswith('Theseus')]
+
+
 def claim_rows(results_dir, articles=ARTICLES):
     """``[article title, claim, comparison, interval, verdict]`` of every run."""
     rows = []
@@ -69,6 +79,8 @@ def claim_rows(results_dir, articles=ARTICLES):
         claims = qa_claims(results) if name == 'qa_generation' else results.get('claims')
         if not claims:
             raise MissingResults('results/%s/results.json has no claims: re-run the task' % name)
+        if name == 'theseus':
+            claims = list(claims) + theseus_speed_claims(results)
         rows += [[title] + list(c) for c in claims]
     return rows
 

@@ -64,3 +64,12 @@ def test_replace_between_markers_and_check(tmp_path, monkeypatch):
     assert report.main(args + ['--check']) == 0
     claims.write_text('rules\n%s\nedited by hand\n%s\n' % report.VERDICTS, encoding='utf-8')
     assert report.main(args + ['--check']) == 1  # a hand edit of the table is caught
+
+
+def test_theseus_speed_rows_are_derived_from_its_throughput():
+    rows = report.theseus_speed_claims({'examples_per_second': {'predecessor (4 layers)': 100.0,
+                                                                'direct fine-tune (2 layers)': 170.0,
+                                                                'Theseus (2 layers)': 180.0, 'Theseus (1 layers)': 350.0}})
+    assert [r[0] for r in rows] == ['3c', '3c'] and [r[2] for r in rows] == ['1.80x', '3.50x']
+    assert all(r[3] == 'reported' for r in rows) and 'Theseus (1 layers) / predecessor (4 layers)' in rows[1][1]
+    assert report.theseus_speed_claims({}) == []
