@@ -108,7 +108,7 @@ def section(results_dir, name, title):
     if body and body[0].startswith('## '):
         body = body[1:]  # the README gives its own heading
     rel = os.path.relpath(folder, ROOT)
-    text = '\n'.join(body)
+    text = '\n'.join('#' + line if line.startswith('### ') else line for line in body)  # under the ### heading
     text = re.sub(r'\]\((?!https?://|/)([^)]+\.(?:png|svg))\)', lambda m: '](%s/%s)' % (rel, m.group(1)), text)
     head = '### %s\n\nFrom `%s/` (package commit `%s`, %s s wall time).\n' % (
         title, rel, results.get('commit', 'unknown'), results.get('seconds', '?'))

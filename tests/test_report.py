@@ -20,7 +20,7 @@ def write_run(folder, name, commit='abc123'):
     else:
         results['claims'] = [['9z', 'x - y in %s' % name, '+1.00 [+0.50, +1.50] points', 'holds']]
     (d / 'results.json').write_text(json.dumps(results), encoding='utf-8')
-    (d / 'summary.md').write_text('## Title\n\nCommand: `x`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![plot](curve.png)\n',
+    (d / 'summary.md').write_text('## Title\n\nCommand: `x`\n\n### Table\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n![plot](curve.png)\n',
                                   encoding='utf-8')
 
 
@@ -29,6 +29,7 @@ def test_sections_name_their_commit_and_fix_plot_paths(tmp_path):
     text = report.section(str(tmp_path), 'flooding', 'Article 6: flooding')
     assert text.startswith('### Article 6: flooding') and 'package commit `abc123`' in text
     assert '| 1 | 2 |' in text and '## Title' not in text
+    assert '\n#### Table\n' in text and text.count('\n### ') == 0  # sub-headings under the article's ###
     assert '](' in text and text.count('curve.png') == 1 and 'flooding/curve.png)' in text
 
 
