@@ -21,6 +21,27 @@ from bert4keras_ext.training import EvaluateEachEpoch, FloodingModel
 from tasks import experiment, stats
 
 
+def plot_loss_curves(runs, seed):
+    """Train and test loss per epoch of one seed's runs without weight decay: no flooding, each flood level (dashed
+    lines at the levels), the gradient penalty."""
+    plt = experiment.plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for run in [r for r in runs if r['seed'] == seed and not r['W']]:
+        name = ('gradient penalty λ=%g' % run['gp'] if run['gp'] else
+                'no flooding' if run['b'] is None else 'flooding b=%g' % run['b'])
+        ep = np.arange(1, len(run['train_loss']) + 1)
+        line, = axes[0].plot(ep, run['train_loss'], marker='o', label=name)
+        axes[1].plot(ep, [t['loss'] for t in run['test']], marker='o', label=name, color=line.get_color())
+        if run['b'] is not None:
+            axes[0].axhline(run['b'], color=line.get_color(), linestyle=':', linewidth=1)
+    for ax, title in zip(axes, ('train loss (dotted: flood levels)', 'test loss')):
+        ax.set_title(title)
+        ax.set_xlabel('epoch')
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def main(argv=None):
     p = experiment.parser(__doc__, 'flooding')
     p.add_argument('--train_size', type=int, default=None, help='training reviews (default 1000; quick 300)')
@@ -52,7 +73,7 @@ def main(argv=None):
 
     data = {'train': enc(train), 'valid': enc(valid), 'test': enc(test)}
     loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    runs, curves = [], {}
+    runs = []
     for seed in ctx.seeds:
         for wd in wds:
             for b, gp in [(None, 0.0)] + [(level, 0.0) for level in levels] + [(None, args.gradient_penalty)]:
@@ -76,8 +97,6 @@ def main(argv=None):
                 print('seed %d W=%d b=%s gp=%s: train loss %s; test acc last %.4f, at best valid epoch %d %.4f (%.0f s)'
                       % (seed, wd, b, gp, ' '.join('%.3f' % v for v in run['train_loss']),
                          run['test'][-1]['accuracy'], best, run['test'][best]['accuracy'], run['seconds']), flush=True)
-                if seed == ctx.seeds[0] and not wd and not gp and b in (None, levels[len(levels) // 2]):
-                    curves['no flooding' if b is None else 'flooding b=%g' % b] = run
 
     def pick(seed, wd, early, flooded, gp=False):
         """Test metrics of one grid cell; flooded cells use the b with the best validation loss."""
@@ -123,18 +142,9 @@ def main(argv=None):
                       % (len(ctx.seeds), levels, '' if len(wds) == 2 else ' AdamW (W) arm not run.'))
     report.table('Claims (docs/claims.md), decided by the paired 95%% interval over %d seed(s)' % len(ctx.seeds),
                  stats.CLAIM_COLUMNS, claims)
-    plt = experiment.plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, run in curves.items():
-        ep = np.arange(1, len(run['train_loss']) + 1)
-        axes[0].plot(ep, run['train_loss'], marker='o', label=name)
-        axes[1].plot(ep, [t['loss'] for t in run['test']], marker='o', label=name)
-    axes[0].set_title('train loss')
-    axes[1].set_title('test loss')
-    for ax in axes:
-        ax.set_xlabel('epoch')
-        ax.legend()
-    report.figure(fig, 'loss_curves.png', 'Train and test loss with and without flooding (seed %d, no W)' % args.seed)
+    fig = plot_loss_curves(runs, ctx.seeds[0])
+    report.figure(fig, 'loss_curves.png', 'Train and test loss per epoch: no flooding, each flood level b, the '
+                  'gradient penalty (seed %d, no W)' % ctx.seeds[0])
     report.write()
 
 

@@ -163,3 +163,17 @@ def test_imbalance_f1_plot_has_one_panel_per_ratio_and_bars_ordered_by_mean():
     widths = [p.get_width() for p in axes[0].patches]
     assert widths == pytest.approx([20.0, 50.0, 70.0])  # ascending: focal, cross_entropy, weighted_ce
     assert [t.get_text() for t in axes[0].get_yticklabels()] == ['focal', 'cross_entropy', 'weighted_ce']
+
+
+def test_flooding_curves_plot_every_level_of_the_seed_without_weight_decay():
+    from tasks.flooding import plot_loss_curves
+
+    def run(seed, b, gp=0.0, wd=0):
+        return {'seed': seed, 'W': wd, 'b': b, 'gp': gp, 'train_loss': [0.6, 0.3],
+                'test': [{'loss': 0.5}, {'loss': 0.7}]}
+    runs = [run(0, None), run(0, 0.1), run(0, 0.2), run(0, None, gp=0.01), run(0, None, wd=1), run(1, 0.1)]
+    fig = plot_loss_curves(runs, 0)
+    labels = [line.get_label() for line in fig.get_axes()[1].get_lines()]
+    assert labels == ['no flooding', 'flooding b=0.1', 'flooding b=0.2', 'gradient penalty λ=0.01']
+    levels = sorted(line.get_ydata()[0] for line in fig.get_axes()[0].get_lines() if line.get_linestyle() == ':')
+    assert levels == [0.1, 0.2]
