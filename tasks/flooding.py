@@ -22,7 +22,7 @@ from tasks import experiment, stats
 
 
 def plot_loss_curves(runs, seed):
-    """Train and test loss per epoch of one seed's runs without weight decay: no flooding, each flood level (dashed
+    """Train and test loss per epoch of one seed's runs without weight decay: no flooding, each flood level (dotted
     lines at the levels), the gradient penalty."""
     plt = experiment.plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))

@@ -64,11 +64,12 @@ def qa_claims(results):
 def theseus_speed_claims(results):
     """Claim 3c (reported, no threshold): examples/s of each successor over the predecessor, same run."""
     speed = results.get('examples_per_second', {})
-    base = [v for k, v in speed.items() if k.startswith('predecessor')]
+    base = {k: v for k, v in speed.items() if k.startswith('predecessor')}
     if len(base) != 1:
         return []
-    return [['3c', 'examples/s, %s / %s (same run)' % (k, next(n for n in speed if n.startswith('predecessor'))),
-             '%.2fx' % (v / base[0]), 'reported'] for k, v in speed.items() if k.startswith('Theseus')]
+    (base_name, base_speed), = base.items()
+    return [['3c', 'examples/s, %s / %s (same run)' % (k, base_name), '%.2fx' % (v / base_speed), 'reported']
+            for k, v in speed.items() if k.startswith('Theseus')]
 
 
 def claim_rows(results_dir, articles=ARTICLES):
