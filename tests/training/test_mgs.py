@@ -81,6 +81,24 @@ def test_weights_favour_candidates_that_lower_the_task_loss():
     assert int(np.argmax(record['weights'])) == 1 and record['weights'][1] > 0.99
 
 
+def test_task_loss_decides_the_weights_in_a_wide_model():
+    # ~67k parameters: with the exact (sigma-scaled) proposal density, log q alone would differ between candidates
+    # by hundreds of nats and pick one whatever its task loss; with the unit-variance density of the authors' code
+    # the task loss decides, for every draw
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((4,))
+    h = tf.keras.layers.Dense(256, activation='relu')(tf.keras.layers.Dense(256, activation='relu')(inp))
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(2)(h))
+    model.compile(tf.keras.optimizers.AdamW(1e-3), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = data()
+    for best in range(4):
+        trainer = MGSTrainer(model, lambda m, b: 0.0, num_candidates=4, beta=50.0, seed=best)
+        calls = iter([0.5] + [0.1 if i == best else 0.9 for i in range(4)])
+        trainer.task_loss = lambda m, b: next(calls)
+        record = trainer.train_step(x, y)
+        assert int(np.argmax(record['weights'])) == best and record['weights'][best] > 0.99
+
+
 def test_mgs_improves_macro_f1_over_steps():
     model = small_classifier()
     x, y = data()
