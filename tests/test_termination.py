@@ -48,6 +48,19 @@ def test_step_by_step_equals_parallel():
         np.testing.assert_allclose(step_lp.numpy(), lp[:, t], atol=1e-5)
 
 
+def test_an_untrained_head_starts_open():
+    # default gate bias log((1 - eps) / eps): s = (1 - eps)^2 per step, so p(eos) = 1 - (1 - eps)^(2 (t + 1)) and
+    # a model whose logits favour another token does not stop at once; with a zero bias it stops at the first step
+    eps, n = 0.01, 10
+    logits = tf.constant(np.tile([0.0, 3.0, 0.0, 0.0], (1, n, 1)), tf.float32)
+    hidden = tf.constant(np.ones((1, n, 5)), tf.float32)
+    p_eos = np.exp(SelfTerminatingHead(2, epsilon=eps)([logits, hidden]).numpy()[0, :, 2])
+    np.testing.assert_allclose(p_eos, 1 - (1 - eps) ** (2 * np.arange(1, n + 1)), rtol=1e-4)
+    closed = np.exp(SelfTerminatingHead(2, epsilon=eps, gate_bias_init=0.0)([logits, hidden]).numpy()[0, :, 2])
+    assert closed[0] > 0.5 > p_eos[-1]
+    assert SelfTerminatingHead.from_config(SelfTerminatingHead(2, 0.1, 1.5).get_config()).gate_bias_init == 1.5
+
+
 def test_step_mask_skips_source_positions_and_config_and_save(tmp_path):
     seg = np.array([[0, 0, 0, 1, 1, 1]])
     mask = target_step_mask(seg).numpy()

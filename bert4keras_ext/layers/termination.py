@@ -19,18 +19,28 @@ PACKAGE = 'bert4keras_ext'
 @tf.keras.utils.register_keras_serializable(package=PACKAGE)
 class SelfTerminatingHead(tf.keras.layers.Layer):
     """Inputs ``[logits [b, n, V], hidden [b, n, d]]`` or ``[logits, hidden, step_mask [b, n]]``; output: log-probs
-    ``[b, n, V]`` (rows sum to 1 in probability). ``eos_id``: the end token; ``epsilon`` in (0, 1)."""
+    ``[b, n, V]`` (rows sum to 1 in probability). ``eos_id``: the end token; ``epsilon`` in (0, 1).
 
-    def __init__(self, eos_id, epsilon=1e-3, **kwargs):
+    ``gate_bias_init``: the gate's initial bias; by default ``log((1 - eps) / eps)``, so that an untrained head
+    starts open (``s = (1 - eps)^2`` per step) and the model learns where to close it. A zero bias
+    (``s = (1 - eps) / 2``) would make an untrained head end every sequence at its first steps, and one epoch of
+    Adam at 1e-3 (a bias step of at most ~1e-3 per update) does not open it: in the first full run of article 1 both
+    self-terminating LMs kept a held-out perplexity 5-8x that of their softmax twins and emitted the end token at
+    once after every prefix."""
+
+    def __init__(self, eos_id, epsilon=1e-3, gate_bias_init=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 < epsilon < 1:
             raise ValueError('epsilon must be in (0, 1), got %r' % (epsilon,))
         self.eos_id, self.epsilon = int(eos_id), float(epsilon)
+        self.gate_bias_init = float(np.log((1 - self.epsilon) / self.epsilon) if gate_bias_init is None
+                                    else gate_bias_init)
 
     def build(self, input_shape):
         d = int(input_shape[1][-1])
         self.gate = self.add_weight(name='eos_kernel', shape=(d,), initializer='zeros')
-        self.gate_bias = self.add_weight(name='eos_bias', shape=(), initializer='zeros')
+        self.gate_bias = self.add_weight(name='eos_bias', shape=(),
+                                         initializer=tf.keras.initializers.Constant(self.gate_bias_init))
         super().build(input_shape)
 
     def log_s(self, hidden):
@@ -63,7 +73,7 @@ class SelfTerminatingHead(tf.keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(eos_id=self.eos_id, epsilon=self.epsilon)
+        config.update(eos_id=self.eos_id, epsilon=self.epsilon, gate_bias_init=self.gate_bias_init)
         return config
 
 
