@@ -9,7 +9,8 @@ against training time. The warm start of (a) is one epoch of the package recipe 
 then continue with AdamW at 1e-4.
 
 The full run (defaults: 3 seeds; (a) 2,000 negatives + 200 positives, 3 epochs per arm; (b) 3,000 LM steps, 200
-updates per arm) takes about 50 minutes on 2 CPU cores; --quick is a smoke run of a few minutes.
+updates per arm) takes about an hour on 2 CPU cores (69 minutes measured with another full run sharing the cores);
+--quick is a smoke run of a few minutes.
 """
 import bert4keras_ext  # noqa: F401
 import time
