@@ -74,3 +74,8 @@ def test_theseus_speed_rows_are_derived_from_its_throughput():
     assert [r[0] for r in rows] == ['3c', '3c'] and [r[2] for r in rows] == ['1.80x', '3.50x']
     assert all(r[3] == 'reported' for r in rows) and 'Theseus (1 layers) / predecessor (4 layers)' in rows[1][1]
     assert report.theseus_speed_claims({}) == []
+
+
+def test_committed_readme_and_claims_match_the_committed_results():
+    # the README's article sections and the verdict table of docs/claims.md are what results/ gives, not hand edits
+    assert report.main(['--check']) == 0

@@ -24,9 +24,9 @@ class SelfTerminatingHead(tf.keras.layers.Layer):
     ``gate_bias_init``: the gate's initial bias; by default ``log((1 - eps) / eps)``, so that an untrained head
     starts open (``s = (1 - eps)^2`` per step) and the model learns where to close it. A zero bias
     (``s = (1 - eps) / 2``) would make an untrained head end every sequence at its first steps, and one epoch of
-    Adam at 1e-3 (a bias step of at most ~1e-3 per update) does not open it: in the first full run of article 1 both
-    self-terminating LMs kept a held-out perplexity 5-8x that of their softmax twins and emitted the end token at
-    once after every prefix."""
+    Adam at 1e-3 (a bias step of at most ~1e-3 per update) does not open it: in the first full run of article 1 the
+    self-terminating LMs kept 8.4x (Transformer) and 2.5x (LSTM) the held-out perplexity of their softmax twins and
+    their greedy continuations ended at the first step after every prefix."""
 
     def __init__(self, eos_id, epsilon=1e-3, gate_bias_init=None, **kwargs):
         super().__init__(**kwargs)
