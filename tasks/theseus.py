@@ -22,7 +22,6 @@ from bert4keras_ext.data import corpora, read_clue, stratified_sample
 from tasks import experiment, stats
 from bert4keras_ext.layers import build_theseus
 from bert4keras_ext.training import ConstantReplacementRate
-from bert4keras_ext.layers.theseus import freeze_for_theseus, unfreeze
 
 LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -113,9 +112,8 @@ def main(argv=None):
                                  prefix='Successor%d-' % n, return_keras_model=False)
             head.set_weights(head_weights)
             _, s_model, t_model = build_theseus(pred, succ, head, rate=0.5)
-            freeze_for_theseus(pred, head)
+            # t_model is a TheseusModel: the predecessor and the head are frozen in it, trainable elsewhere
             fit_eval(t_model, data, e2, args.learning_rate, seed, [ConstantReplacementRate(0.5)], keep_best=False)
-            unfreeze(pred, head)
             record('Theseus (%d layers)' % n, fit_eval(s_model, data, e3, args.learning_rate, seed), s_model)
     base_speed = speed['predecessor (%d layers)' % depth]
     rows = [[name, experiment.fmt_mean_std(v), '%.0f' % speed[name], '%.2fx' % (speed[name] / base_speed)]

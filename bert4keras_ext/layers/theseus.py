@@ -6,7 +6,8 @@ for, while the predecessor (and the task head) stay frozen.
   probability ``rate`` (one Bernoulli draw per batch, as the article, or per sample); at inference always the
   successor. ``rate`` lives in a non-trainable variable, so schedulers change it without recompiling.
 * :func:`build_theseus` — wires predecessor/successor bert4keras builders and a shared head into the predecessor,
-  successor and Theseus Keras models.
+  successor and Theseus Keras models; :class:`TheseusModel` keeps the predecessor and the head out of its
+  trainable weights (frozen there, trainable elsewhere).
 * the callbacks that set ``rate`` (p = 0.5, the article; p_t = min(1, k t + b), the paper's curriculum) are in
   :mod:`bert4keras_ext.training.callbacks`: ``ConstantReplacementRate``, ``LinearReplacementRate``.
 """
@@ -83,7 +84,19 @@ def check_compatible(predecessor, successor):
 
 
 def copy_first_layers(predecessor, successor):
-    """Initialise the successor's embeddings and its layer i from the predecessor's embeddings and layer i."""
+    """Initialise the successor's embeddings and its layer i from the predecessor's embeddings and layer i (the
+    paper's initialisation of the successor; the task script loads the successor from the same checkpoint instead).
+
+    Args:
+        predecessor, successor: bert4keras ``Transformer`` builders (different prefixes, same hidden size).
+
+    Returns:
+        The number of weights copied.
+
+    Example::
+
+        copy_first_layers(predecessor, successor)
+    """
     pairs = []
     for name, layer in successor.layers.items():
         short = name[len(successor.prefix):]
@@ -95,12 +108,84 @@ def copy_first_layers(predecessor, successor):
     return len(pairs)
 
 
+@tf.keras.utils.register_keras_serializable(package=PACKAGE)
+class TheseusModel(tf.keras.Model):
+    """A functional model in which the layers named in ``frozen`` never train: they are left out of
+    ``trainable_weights``, so no optimizer (weight decay included) touches them, whatever their own ``trainable``
+    flag says. The layers stay trainable in every other model that shares them (the predecessor and successor
+    models of :func:`build_theseus`), and the frozen set is part of the config (it survives ``.keras`` save/load).
+
+    Args:
+        inputs, outputs: as ``tf.keras.Model``.
+        frozen: names of layers of this model (a nested model such as the head counts as one layer).
+
+    Example::
+
+        inp = tf.keras.Input((4,))
+        old = tf.keras.layers.Dense(4, name='old')(inp)
+        model = TheseusModel(inp, tf.keras.layers.Dense(1, name='new')(old), frozen=['old'])
+        assert [w.name for w in model.trainable_weights] == ['new/kernel:0', 'new/bias:0']
+    """
+
+    def __init__(self, *args, frozen=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.frozen = [f if isinstance(f, str) else f.name for f in frozen]
+        unknown = [name for name in self.frozen if name not in {layer.name for layer in self.layers}]
+        if unknown:
+            raise ValueError('frozen layers %s are not layers of this model' % unknown[:5])
+
+    def _frozen_ids(self):
+        return {id(w) for name in self.frozen for w in self.get_layer(name).weights}
+
+    @property
+    def trainable_weights(self):
+        frozen = self._frozen_ids()
+        return [w for w in super().trainable_weights if id(w) not in frozen]
+
+    @property
+    def non_trainable_weights(self):
+        frozen = self._frozen_ids()
+        moved = [w for w in super().trainable_weights if id(w) in frozen]
+        return moved + super().non_trainable_weights
+
+    def get_config(self):
+        from tf_keras.src.engine import functional
+        config = functional.get_network_config(self, config={'name': self.name, 'trainable': self.trainable})
+        config['frozen'] = list(self.frozen)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from tf_keras.src.engine import functional
+        config = dict(config)
+        frozen = config.pop('frozen', [])
+        inputs, outputs, layers = functional.reconstruct_from_config(config, custom_objects)
+        model = cls(inputs=inputs, outputs=outputs, name=config.get('name'), frozen=frozen)
+        functional.connect_ancillary_layers(model, layers)
+        return model
+
+
 def build_theseus(predecessor, successor, head, rate=0.5, per_sample=False, seed=None):
-    """``(predecessor_model, successor_model, theseus_model)`` sharing ``head`` (a Keras model on the encoder's
-    sequence output). In the Theseus model the predecessor's layers and the head are frozen: only successor
-    weights train. Builders must be built with different prefixes (e.g. 'Predecessor-', 'Successor-').
-    A head with two inputs (a mean-pooling head, ``classification.head_model(pooling='mean')``) is called as
-    ``head([sequence, token_ids])``."""
+    """Wire the predecessor, the successor and the Theseus model of BERT-of-Theseus around one shared head.
+
+    Fine-tune ``predecessor_model`` first (it and ``successor_model`` train as usual); then train
+    ``theseus_model``, a :class:`TheseusModel` in which the predecessor's layers and the head are frozen (only the
+    successor's weights train, whatever optimizer or weight decay is used); then fine-tune ``successor_model`` alone.
+
+    Args:
+        predecessor, successor: bert4keras ``Transformer`` builders, built with different prefixes (e.g.
+            'Predecessor-', 'Successor-'); the predecessor's depth a multiple of the successor's.
+        head: a Keras model on the encoder's sequence output; one with two inputs (a mean-pooling head,
+            ``classification.head_model(pooling='mean')``) is called as ``head([sequence, token_ids])``.
+        rate, per_sample, seed: of the :class:`ModuleReplacement` layers.
+
+    Returns:
+        ``(predecessor_model, successor_model, theseus_model)``.
+
+    Example::
+
+        p_model, s_model, t_model = build_theseus(predecessor, successor, head, rate=0.5)
+    """
     per_module = check_compatible(predecessor, successor)
 
     def apply_head(sequence, inputs):
@@ -120,25 +205,13 @@ def build_theseus(predecessor, successor, head, rate=0.5, per_sample=False, seed
             p = predecessor.apply_main_layers(p, i * per_module + j)
         s = successor.apply_main_layers(x, i)
         x = ModuleReplacement(rate, per_sample, seed, name='Theseus-Replace-%d' % (i + 1))([p, s])
-    theseus_model = tf.keras.Model(inputs, apply_head(x, inputs))
+    output = apply_head(x, inputs)
+    probe = tf.keras.Model(inputs, output)  # to list the layers the Theseus graph uses
+    theirs = {id(w) for w in predecessor.model.weights} | {id(w) for w in head.weights}
+    frozen = [layer.name for layer in probe.layers
+              if layer.weights and all(id(w) in theirs for w in layer.weights)]
+    theseus_model = TheseusModel(inputs, output, frozen=frozen)
     return predecessor_model, successor_model, theseus_model
-
-
-def freeze_for_theseus(predecessor, head):
-    """Freeze the predecessor's layers and the head (call before compiling the Theseus model)."""
-    for layer in _layers(predecessor):
-        layer.trainable = False
-    head.trainable = False
-
-
-def unfreeze(predecessor, head):
-    for layer in _layers(predecessor):
-        layer.trainable = True
-    head.trainable = True
-
-
-def _layers(builder):
-    return [x for x in builder.layers.values() if isinstance(x, tf.keras.layers.Layer)]
 
 
 def export_successor(successor, directory, vocab=None):

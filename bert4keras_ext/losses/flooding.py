@@ -30,27 +30,59 @@ def flood_level(b, step=None):
 
 @tf.keras.utils.register_keras_serializable(package=PACKAGE)
 class Flooded(tf.keras.losses.Loss):
-    """``Flooded(loss, b)``: the wrapped loss' batch mean, flooded at ``b`` (a float)."""
+    """The wrapped loss' mean over the (global) batch, flooded at ``b``: ``|L - b| + b``.
+
+    Under a ``tf.distribute`` strategy ``L`` is the mean over the *global* batch (an all-reduce of the replicas'
+    sums and counts), the sign of ``L - b`` is the global one, and each replica returns its share of the flooded
+    objective, so that the summed gradients and the logged loss equal one device's on the same global batch.
+
+    Args:
+        loss: any Keras loss (a name, a function ``(y_true, y_pred) -> per-sample values`` or a
+            ``tf.keras.losses.Loss`` object, whose own reduction is ignored: its per-sample values are taken).
+        b: the flood level (a float).
+
+    Example::
+
+        model.compile('adam', Flooded(tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), b=0.1))
+    """
 
     def __init__(self, loss, b=0.0, name=None, **kwargs):
         loss = tf.keras.losses.get(loss)
         name = name or 'flooded_' + getattr(loss, 'name', getattr(loss, '__name__', 'loss'))
         kwargs.pop('reduction', None)
+        # SUM: Keras neither rescales the value by the number of replicas nor complains under a strategy; the
+        # value returned is already this replica's share of the global objective
         super().__init__(name=name, reduction=tf.keras.losses.Reduction.SUM, **kwargs)
         self.loss = loss
         self.b = float(b)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def _values(self, y_true, y_pred, sample_weight):
+        """Per-element weighted values of the wrapped loss (its reduction not applied)."""
+        from tf_keras.src.utils import losses_utils
         if isinstance(self.loss, tf.keras.losses.Loss):
-            mean = self.loss(y_true, y_pred, sample_weight=sample_weight)
-            if mean.shape.rank:  # a wrapped loss with reduction NONE: flood the batch mean, not each sample
-                mean = tf.reduce_mean(mean)
+            values = self.loss.call(y_true, y_pred)
         else:
             values = self.loss(y_true, y_pred)
-            if sample_weight is not None:
-                values = values * tf.cast(sample_weight, values.dtype)
-            mean = tf.reduce_mean(values)
-        return flood(mean, self.b)
+        values = tf.convert_to_tensor(values)
+        if sample_weight is not None:
+            values = losses_utils.compute_weighted_loss(values, sample_weight,
+                                                        reduction=tf.keras.losses.Reduction.NONE)
+        return tf.cast(values, tf.float32)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        values = self._values(y_true, y_pred, sample_weight)
+        local_sum = tf.reduce_sum(values)
+        local_count = tf.cast(tf.size(values), tf.float32)
+        ctx = tf.distribute.get_replica_context()
+        replicas = 1 if ctx is None else ctx.num_replicas_in_sync
+        if replicas == 1:
+            return flood(local_sum / tf.maximum(local_count, 1.0), self.b)
+        totals = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([tf.stop_gradient(local_sum), local_count]))
+        total, count = totals[0], tf.maximum(totals[1], 1.0)
+        share = local_sum / count            # the replicas' shares sum to the global mean
+        sign = tf.where(total / count < self.b, -1.0, 1.0)
+        b_share = self.b / replicas
+        return sign * (share - b_share) + b_share  # shares sum to |L - b| + b; gradient sign * dL
 
     def call(self, y_true, y_pred):  # only used if someone bypasses __call__
         return self.__call__(y_true, y_pred)

@@ -15,6 +15,8 @@ and gradient stay finite at ``W = 0``.
   positively homogeneous activation, including bert4keras ``FeedForward`` inner kernels; never biases, LayerNorm
   or embeddings).
 """
+import functools
+
 import tensorflow as tf
 
 PACKAGE = 'bert4keras_ext'
@@ -78,13 +80,18 @@ def _all_layers(model):
 
 def select_layers(model, layers=None):
     """``[(layer, kernel)]`` of the given layers (names or objects; Dense/Conv or bert4keras ``FeedForward``, whose
-    inner kernels are taken), or by default :func:`homogeneous_kernels`."""
+    inner kernels are taken), or by default :func:`homogeneous_kernels`.
+
+    An inner ``Dense`` of a bert4keras ``FeedForward`` (``ffn.i0_dense``) stands for its owner: the penalty is then
+    held by the ``FeedForward`` (whose config writes it), so that it survives ``.keras`` save/load. A ``FeedForward``
+    with several inner kernels (GLU) regularizes them all: pass the ``FeedForward`` itself."""
     if layers is None:
         found = homogeneous_kernels(model)
     else:
         found = []
         for item in layers:
             layer = model.get_layer(item) if isinstance(item, str) else item
+            layer = _feedforward_owner(model, layer) or layer
             if type(layer).__name__ == 'FeedForward':
                 found += [(layer, getattr(layer, 'i%d_dense' % i).kernel) for i in range(len(layer.activation))]
             elif hasattr(layer, 'kernel'):
@@ -95,6 +102,20 @@ def select_layers(model, layers=None):
         raise ValueError('no kernel selected: the model has no Dense/Conv layer with a positively homogeneous '
                          'activation; pass layers=[...] explicitly')
     return found
+
+
+def _feedforward_owner(model, layer):
+    """The bert4keras ``FeedForward`` of ``model`` whose inner ``Dense`` is ``layer`` (None if there is none)."""
+    for owner in _all_layers(model):
+        if type(owner).__name__ != 'FeedForward':
+            continue
+        inner = [getattr(owner, 'i%d_dense' % i, None) for i in range(len(owner.activation))]
+        if any(d is layer for d in inner):
+            if len(inner) > 1:
+                raise ValueError('%s is one of several inner kernels of FeedForward %s, which regularizes them '
+                                 'all: pass the FeedForward layer itself' % (layer.name, owner.name))
+            return owner
+    return None
 
 
 def select_kernels(model, layers=None):
@@ -125,8 +146,14 @@ def attach_regularizer(model, regularizer, layers=None):
             holder = next(getattr(layer, 'i%d_dense' % i) for i in range(len(layer.activation))
                           if getattr(layer, 'i%d_dense' % i).kernel is kernel)
             holder.kernel_regularizer = regularizer
-        holder.add_loss(lambda k=kernel: regularizer(k))
+        # functools.partial of a module-level function, as Keras' own add_weight(regularizer=...) does: a lambda
+        # with the variable as a default argument cannot be traced by tf.saved_model.save (NotEncodableError)
+        holder.add_loss(functools.partial(_penalty, regularizer, kernel))
     return [k for _, k in found]
+
+
+def _penalty(regularizer, kernel):
+    return regularizer(kernel)
 
 
 def attach_weissi(model, log_weight=1e-3, l1_weight=0.0, layers=None, eps=1e-12):
