@@ -59,20 +59,36 @@ def encode(tokenizer, texts, maxlen, second=None):
 
 
 def build_classifier(config_path, checkpoint_path, num_outputs, dropout=0.1, bias_initializer='zeros',
-                     model_class=tf.keras.Model, pooling=None, **model_kwargs):
+                     model_class=tf.keras.Model, pooling=None, dict_path=None, **model_kwargs):
     """BERT (loaded with a checked report) + dropout + Dense(num_outputs) logits on a sentence vector.
 
-    ``pooling``: ``'cls'`` (the [CLS] vector) or ``'mean'`` (:class:`~bert4keras_ext.layers.MaskedMeanPool`, the
-    mean over real tokens); default ``RECIPE['pooling']``.
-    ``model_class``: e.g. :class:`bert4keras_ext.training.FloodingModel`; ``model_kwargs`` go to it.
-    Returns ``(model, bert_model)``.
+    Args:
+        config_path, checkpoint_path: the Google-format checkpoint.
+        num_outputs: logits per example.
+        dict_path: the vocab.txt to check against the config and the checkpoint (a size mismatch is an error
+            that names the odd one out); default: ``vocab.txt`` beside the config, when there is one.
+        pooling: ``'cls'`` (the [CLS] vector) or ``'mean'`` (:class:`~bert4keras_ext.layers.MaskedMeanPool`, the
+            mean over real tokens); default ``RECIPE['pooling']``.
+        model_class: e.g. :class:`bert4keras_ext.training.FloodingModel`; ``model_kwargs`` go to it.
+
+    Returns:
+        ``(model, bert_model)``.
+
+    Example::
+
+        model, bert = build_classifier(ckpt + '/bert_config.json', ckpt + '/bert_model.ckpt', 2)
     """
+    import os
     from bert4keras_ext.checkpoints import load_model
     from bert4keras_ext.layers import MaskedMeanPool
     pooling = pooling or RECIPE['pooling']
     if pooling not in ('cls', 'mean'):
         raise ValueError("pooling must be 'cls' or 'mean', got %r" % (pooling,))
-    bert, report = load_model(config_path=config_path, checkpoint_path=checkpoint_path, allow_missing=False)
+    if dict_path is None:
+        beside = os.path.join(os.path.dirname(os.path.abspath(config_path)), 'vocab.txt')
+        dict_path = beside if os.path.isfile(beside) else None
+    bert, report = load_model(config_path=config_path, checkpoint_path=checkpoint_path, dict_path=dict_path,
+                              allow_missing=False)
     if pooling == 'cls':
         x = TakeFirstToken(name='CLS')(bert.output)
     else:

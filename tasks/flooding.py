@@ -82,7 +82,7 @@ def main(argv=None):
                 ctx.seed(seed)
                 started = time.perf_counter()
                 model, _ = clf.build_classifier(config_path, checkpoint_path, 2, model_class=FloodingModel,
-                                                flood_level=b, gradient_penalty=gp)
+                                                dict_path=dict_path, flood_level=b, gradient_penalty=gp)
                 monitor = EvaluateEachEpoch({k: data[k] for k in ('valid', 'test')})
                 h, _ = clf.fine_tune(model, loss, *data['train'], seed=seed, epochs=epochs,
                                      learning_rate=args.learning_rate,

@@ -92,7 +92,7 @@ def main(argv=None):
     def fit_scores(name, rate, x_train, y_train, epochs, seed):
         """Fine-tune with loss ``name``; the logits on valid and test."""
         ctx.seed(seed)
-        model, _ = clf.build_classifier(config_path, checkpoint_path, 1)
+        model, _ = clf.build_classifier(config_path, checkpoint_path, 1, dict_path=dict_path)
         clf.fine_tune(model, make_loss(name, rate), x_train, y_train, seed=seed, epochs=epochs)
         return (clf.predict_logits(model, enc['valid'][0]).ravel(),
                 clf.predict_logits(model, enc['test'][0]).ravel())

@@ -71,7 +71,7 @@ def main(argv=None):
 
         def fit(loss, x=x_tr, y=y_tr, key=None):
             ctx.seed(seed)
-            model, _ = clf.build_classifier(config_path, checkpoint_path, k)
+            model, _ = clf.build_classifier(config_path, checkpoint_path, k, dict_path=dict_path)
             clf.fine_tune(model, loss, x, y, seed=seed, epochs=epochs)
             if key is not None:
                 valid_logits[key] = clf.predict_logits(model, x_va)

@@ -51,7 +51,7 @@ def classification(ctx, args, paths, tokenizer, report):
     rows, curves = {}, {}
     for seed in ctx.seeds:
         ctx.seed(seed)
-        model, _ = clf.build_classifier(*paths[:2], 2)
+        model, _ = clf.build_classifier(*paths[:2], 2, dict_path=paths[2])
         clf.fine_tune(model, CE, x, y, seed=seed, epochs=1)  # shared MLE warm start (the recipe, one epoch)
         warm = model.get_weights()
 

@@ -79,9 +79,10 @@ def main(argv=None):
                         model = clf.build_char_cnn(tokenizer._vocab_size, 2, seed=seed)
                         layers, emb = None, model.get_layer('char_embedding').embeddings
                     else:
-                        model, bert = clf.build_classifier(config_path, checkpoint_path, 2)
+                        model, bert = clf.build_classifier(config_path, checkpoint_path, 2,
+                                                           dict_path=dict_path)
+                        # the FeedForward layers hold the penalty on their inner kernels (kept by save/load)
                         layers = [l for l in bert.layers if type(l).__name__ == 'FeedForward']
-                        layers = [getattr(l, 'i0_dense') for l in layers]
                         emb = bert.get_layer('Embedding-Token').embeddings
                     opt, kernels = regularize(model, method, strength, layers)
                     model.compile(opt, LOSS, metrics=['accuracy'])

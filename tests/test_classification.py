@@ -104,3 +104,23 @@ def test_char_cnn_layers_do_not_share_one_value_stream():
     again = clf.build_char_cnn(30, 2, embedding_dim=8, filters=16, hidden=8, seed=0)
     np.testing.assert_array_equal(again.get_layer('conv').kernel.numpy().ravel() / np.sqrt(6 / (3 * 8 + 3 * 16)),
                                   conv)
+
+
+def test_build_classifier_checks_the_vocabulary(tiny_dir, tmp_path):
+    """build_classifier loaded the checkpoint without its vocabulary: the vocab/config check never ran on the task
+    path. A vocab.txt beside the config is now checked, and dict_path= names another."""
+    import os
+    import shutil
+    from bert4keras_ext.checkpoints import CheckpointError
+    d = tmp_path / 'ckpt'
+    shutil.copytree(tiny_dir, d)
+    with open(d / 'vocab.txt', 'a') as f:
+        f.write('extra1\n')
+    with pytest.raises(CheckpointError, match='vocab.txt has 41 tokens'):
+        clf.build_classifier(str(d / 'bert_config.json'), str(d / 'bert_model.ckpt'), 2)
+    with pytest.raises(CheckpointError, match='vocab.txt has 41 tokens'):
+        clf.build_classifier(os.path.join(tiny_dir, 'bert_config.json'), os.path.join(tiny_dir, 'bert_model.ckpt'),
+                             2, dict_path=str(d / 'vocab.txt'))
+    model, _ = clf.build_classifier(os.path.join(tiny_dir, 'bert_config.json'),
+                                    os.path.join(tiny_dir, 'bert_model.ckpt'), 2)
+    assert model.output.shape[-1] == 2

@@ -62,3 +62,34 @@ def test_self_terminating_greedy_always_stops(kind):
     for r, k in zip(results, prefix_steps):
         assert r.status == 'end'
         assert len(r.ids) <= bound  # the bound counts from the first step; prefix steps only make it earlier
+
+
+def test_cached_unilm_with_head_equals_teacher_forcing():
+    """A UniLM's head counts only the positions that predict target tokens (target_step_mask) in training; the
+    cached decoder must do the same (it added log s over every source position: |Δ log p| up to 11)."""
+    import tensorflow as tf
+    from bert4keras_ext.layers import SelfTerminatingHead, target_step_mask
+    from bert4keras_ext.models import build_model
+    config = tiny_config(30, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                         max_position_embeddings=64)
+    tr = build_model(config, application='unilm', with_mlm='linear')
+    hidden = tr.layers['Transformer-1-FeedForward-Norm'].output
+    step_mask = tf.keras.Input((None,), name='step_mask')
+    head = SelfTerminatingHead(EOS, epsilon=0.05, gate_bias_init=0.5, name='ST-Head')
+    model = tf.keras.Model(tr.model.inputs + [step_mask], head([tr.model.output, hidden, step_mask]))
+    randomise(model, 2)
+    source = [2, 5, 6, 7, 8, 9, 4]                # [CLS] ... [SEP], segment 0
+    target = [10, 11, 12, 13, 14, 15]             # segment 1
+    ids = np.array([source + target])
+    seg = np.array([[0] * len(source) + [1] * len(target)])
+    ref = model.predict([ids, seg, target_step_mask(seg).numpy()], verbose=0)[0]
+    backend = CachedLM(tr, 'unilm', head=head)
+    dec = Decoder(backend, EOS, maxlen=len(target), application='unilm')
+    for given in (0, 2):                          # a prompt of the source alone, and with a 2-token target prefix
+        prompt, prompt_seg = source + target[:given], [0] * len(source) + [1] * given
+        lp, state, lengths, s, real = dec._prefill([prompt], [prompt_seg])
+        worst = 0.0
+        for t, token in enumerate(target[given:]):
+            worst = max(worst, np.abs(lp[0] - ref[len(prompt) - 1 + t]).max())
+            lp, state = dec._step(np.array([token], 'int32'), lengths + t, s + t, s, real, state)
+        assert worst < 1e-4, (given, worst)

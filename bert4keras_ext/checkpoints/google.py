@@ -117,12 +117,49 @@ def count_vocab(path):
         return sum(1 for line in f if line.split())
 
 
-def check_vocab(vocab_path, config, config_path=''):
+WORD_EMBEDDINGS = 'bert/embeddings/word_embeddings'
+
+
+def checkpoint_vocab_rows(checkpoint):
+    """Rows of the word-embedding table in ``checkpoint`` (a prefix/directory or a ``{name: array}`` dict), or None
+    when it has no BERT word-embedding table."""
+    try:
+        _, shapes, _ = _open(checkpoint)
+    except CheckpointError:
+        return None
+    shape = shapes.get(WORD_EMBEDDINGS)
+    return int(shape[0]) if shape else None
+
+
+def check_vocab(vocab_path, config, config_path='', checkpoint_rows=None):
+    """Check that ``vocab_path``, the config's ``vocab_size`` and (when given) the checkpoint's word-embedding rows
+    agree; the error says which of the three is the odd one out.
+
+    Args:
+        vocab_path: a vocab.txt. config: the config dict. config_path: its file (for the message).
+        checkpoint_rows: rows of the checkpoint's word-embedding table (:func:`checkpoint_vocab_rows`), or None.
+
+    Returns:
+        The number of tokens in the vocabulary.
+    """
     n = count_vocab(vocab_path)
-    if n != config['vocab_size']:
-        raise CheckpointError('%s has %d tokens but %s says vocab_size=%d: use the vocab.txt that belongs to '
-                              'this checkpoint' % (vocab_path, n, config_path or 'the config', config['vocab_size']))
-    return n
+    size = config['vocab_size']
+    where = config_path or 'the config'
+    if n == size and checkpoint_rows in (None, size):
+        return n
+    if checkpoint_rows is not None and n == checkpoint_rows != size:
+        raise CheckpointError('%s says vocab_size=%d but the checkpoint\'s word embeddings have %d rows, as %s '
+                              'has tokens: set vocab_size to %d in %s' % (where, size, n, vocab_path, n, where))
+    if checkpoint_rows is not None and n != checkpoint_rows == size:
+        raise CheckpointError('%s has %d tokens but the checkpoint and %s have vocab_size=%d: use the vocab.txt '
+                              'that belongs to this checkpoint' % (vocab_path, n, where, size))
+    if checkpoint_rows is not None:
+        raise CheckpointError('vocabulary sizes disagree: %s has %d tokens, %s says vocab_size=%d, the checkpoint '
+                              'has %d word-embedding rows: use the config and vocab.txt that belong to this '
+                              'checkpoint' % (vocab_path, n, where, size, checkpoint_rows))
+    raise CheckpointError('%s has %d tokens but %s says vocab_size=%d: one of them does not belong to this '
+                          'checkpoint (use the vocab.txt and the config published with it)'
+                          % (vocab_path, n, where, size))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -235,7 +272,7 @@ def load_model(directory=None, config_path=None, checkpoint_path=None, dict_path
     if dict_path is not None and kwargs.get('keep_tokens') is None:
         if not os.path.isfile(dict_path):
             raise CheckpointError('vocabulary file %s does not exist' % dict_path)
-        check_vocab(dict_path, config, config_path)
+        check_vocab(dict_path, config, config_path, checkpoint_rows=checkpoint_vocab_rows(prefix))
     transformer = build_model(config, model=model, application=application, **kwargs)
     report = load_weights(transformer, prefix, allow_missing=allow_missing, allow_mismatch=allow_mismatch)
     return (transformer.model if return_keras_model else transformer), report

@@ -40,7 +40,9 @@ class CachedLM(LMBackend):
 
     def __init__(self, model, application='unilm', head=None, jit_compile=False, dtype='float32'):
         """head: an optional :class:`bert4keras_ext.layers.SelfTerminatingHead` applied to the MLM logits and the
-        last encoder layer's hidden states; its running product is then part of the decoder state.
+        last encoder layer's hidden states; its running product is then part of the decoder state. It counts the
+        positions the head was trained on: every position for 'lm'; for 'unilm' those that predict a target token
+        (``target_step_mask``: the given target prefix and the generated tokens), not the source.
         dtype: 'float32' (default) or 'bfloat16' (matrix products and cache; see the module docstring)."""
         if application not in ('unilm', 'lm'):
             raise ValueError("application must be 'unilm' or 'lm', got %r" % application)
@@ -196,7 +198,14 @@ class CachedLM(LMBackend):
         last = tf.gather(h, lengths - 1, batch_dims=1)
         if self.head is None:
             return self._log_probs(last), caches
-        log_product = tf.reduce_sum(self.head.log_s(h) * tf.cast(real, h.dtype), axis=1)
+        # the head's running product counts the decoding steps only, as in training (target_step_mask): for a
+        # UniLM the positions whose next token is a target (segment-1) token, i.e. the target prefix given in the
+        # prompt, and the last prompt position (it predicts the first generated token); for an LM every position
+        steps = real
+        if self.application == 'unilm':
+            next_is_target = tf.concat([segments[:, 1:], tf.zeros_like(segments[:, :1])], axis=1) > 0
+            steps = real & (next_is_target | tf.equal(positions, lengths[:, None] - 1))
+        log_product = tf.reduce_sum(self.head.log_s(h) * tf.cast(steps, h.dtype), axis=1)
         return self.head.combine(self._logits(last), log_product), {'kv': caches, 'log_product': log_product}
 
     def _step(self, tokens, positions, slot, prompt_size, prompt_real, caches):

@@ -249,15 +249,17 @@ class Decoder:
     def beam_search(self, inputs, beam_size, processors=None, segments=None, min_ends=1,
                     length_normalization=False, compiled=None):
         """bert4keras' beam search (global top-k over beam x vocab; finished beams leave and the beam shrinks;
-        stop when the best beam has ended), run for all inputs at once. ``length_normalization``: compare
-        scores divided by length instead of raw sums (candidates of one step have one length, so it changes
-        nothing but is kept for the processors' path). ``compiled``: the whole loop as one graph (the backend's
-        ``beam_loop``; the same tokens); possible without processors and with ``min_ends=1``; default: then,
-        when the backend has it."""
+        stop when the best beam has ended), run for all inputs at once. ``length_normalization``: hypotheses that
+        ended are kept (not dropped when a longer live beam scores higher in sum) and every comparison uses the
+        score divided by the length; the search stops when the best of the ended and live hypotheses by that
+        measure has ended (or at ``maxlen``), so shorter and longer answers compete on their mean log-prob.
+        Without it the search is bert4keras' exactly. ``compiled``: the whole loop as one graph (the backend's
+        ``beam_loop``; the same tokens); possible without processors, with ``min_ends=1`` and without length
+        normalization; default: then, when the backend has it."""
         if not (isinstance(beam_size, (int, np.integer)) and beam_size >= 1):
             raise ValueError('beam_size must be an integer >= 1, got %r' % (beam_size,))
         k = int(beam_size)
-        loop = self._compiled_loop('beam_loop', compiled, processors, min_ends)
+        loop = self._compiled_loop('beam_loop', compiled, processors or length_normalization, min_ends)
         lp, caches, lengths, s, real = self._prefill(inputs, segments)
         if loop is not None:
             return self._run_loop(loop, len(inputs), lp, caches, lengths, s, real, k)
@@ -265,8 +267,8 @@ class Decoder:
         caches = self._gather(caches, np.repeat(np.arange(b), k))
         real = np.repeat(real, k, axis=0)
         lp = np.repeat(lp, k, axis=0)
-        beams = [{'ids': np.zeros((1, 0), int), 'scores': np.zeros(1), 'topk': k, 'result': None}
-                 for _ in range(b)]
+        beams = [{'ids': np.zeros((1, 0), int), 'scores': np.zeros(1), 'topk': k, 'result': None,
+                  'ended': [] if length_normalization else None} for _ in range(b)]
 
         def norm(scores, length):
             return scores / max(length, 1) if length_normalization else scores
@@ -299,6 +301,11 @@ class Decoder:
             if beam['result'] is None:
                 best = int(np.argmax(norm(beam['scores'], beam['ids'].shape[1])))
                 beam['result'] = Result(list(beam['ids'][best]), float(beam['scores'][best]), 'maxlen')
+                ended = beam['ended']
+                if ended and max(norm(sc, len(ids)) for ids, sc in ended) >= norm(beam['scores'][best],
+                                                                                   beam['ids'].shape[1]):
+                    ids, sc = max(ended, key=lambda e: norm(e[1], len(e[0])))
+                    beam['result'] = Result(list(ids), float(sc), 'end')
             out.append(beam['result'])
         return out
 
@@ -321,7 +328,17 @@ class Decoder:
         is_end = np.isin(ids[:, -1], self.end_ids)
         end_counts = np.isin(ids, self.end_ids).sum(1)
         keep = np.ones(len(ids), bool)
-        if ids.shape[1] >= self.minlen:
+        if ids.shape[1] >= self.minlen and beam['ended'] is not None:  # length-normalised: ended ones are kept
+            finished = is_end & (end_counts >= min_ends)
+            beam['ended'] += [(ids[j], float(cand_scores[j])) for j in np.flatnonzero(finished)]
+            keep = ~finished
+            best_ended = max(beam['ended'], key=lambda e: norm(e[1], len(e[0]))) if beam['ended'] else None
+            live_best = norm(cand_scores[keep], ids.shape[1]).max() if keep.any() else -np.inf
+            if best_ended is not None and norm(best_ended[1], len(best_ended[0])) >= live_best:
+                beam['result'] = Result(list(best_ended[0]), best_ended[1], 'end')
+                return None
+            beam['topk'] = int(keep.sum())
+        elif ids.shape[1] >= self.minlen:
             best = int(np.argmax(norm(cand_scores, ids.shape[1])))
             if is_end[best] and end_counts[best] >= min_ends:
                 beam['result'] = Result(list(ids[best]), float(cand_scores[best]), 'end')

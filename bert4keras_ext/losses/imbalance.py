@@ -115,26 +115,53 @@ class BinaryFocal(_Loss):
 @tf.keras.utils.register_keras_serializable(package=PACKAGE)
 class BinaryGHM(_Loss):
     """GHM-C (gradient harmonizing mechanism): CE re-weighted by the inverse density of the gradient norm
-    ``g = |p - y|`` over ``bins`` equal bins of [0, 1]; with ``momentum > 0`` the bin counts are an exponential
-    moving average across batches (state kept in a non-trainable variable of this loss object)."""
+    ``g = |p - y|`` over ``bins`` equal bins of [0, 1].
+
+    With ``momentum > 0`` the bin counts are an exponential moving average across *training* batches, kept in a
+    non-trainable variable of this loss object. The average moves only while a gradient tape records (a training
+    step: ``fit``'s train step, or your own ``tf.GradientTape``); ``evaluate``, ``predict`` and validation batches
+    read it without changing it. Its current value is part of ``get_config`` (``counts``), so a model saved after
+    training and loaded again continues from the same average.
+
+    Args:
+        bins: number of equal bins of ``g``.
+        momentum: EMA momentum of the bin counts, in [0, 1) (0: each batch on its own).
+        counts: initial bin counts (a list of ``bins`` floats; default: none seen yet).
+
+    Example::
+
+        model.compile('adam', BinaryGHM(bins=10, momentum=0.75))
+    """
     _fields = ('bins', 'momentum')
 
-    def __init__(self, bins=10, momentum=0.75, name='binary_ghm', **kwargs):
+    def __init__(self, bins=10, momentum=0.75, counts=None, name='binary_ghm', **kwargs):
         super().__init__(name=name, **kwargs)
         if bins < 1:
             raise ValueError('bins must be >= 1, got %r' % bins)
         if not 0 <= momentum < 1:
             raise ValueError('momentum must be in [0, 1), got %r' % momentum)
         self.bins, self.momentum = int(bins), float(momentum)
+        if counts is not None and len(counts) != self.bins:
+            raise ValueError('counts has %d values for %d bins' % (len(counts), self.bins))
+        self._initial_counts = None if counts is None else [float(c) for c in counts]
         self._acc = None
 
     def _accumulator(self):
         if self._acc is None:
             with tf.init_scope():
-                self._acc = tf.Variable(tf.zeros([self.bins]), trainable=False, name='ghm_bin_counts')
+                init = self._initial_counts or [0.0] * self.bins
+                self._acc = tf.Variable(tf.constant(init, tf.float32), trainable=False, name='ghm_bin_counts')
         return self._acc
 
+    @property
+    def counts(self):
+        """The moving-average bin counts (a list; zeros before the first training batch)."""
+        if self._acc is None:
+            return list(self._initial_counts or [0.0] * self.bins)
+        return [float(c) for c in self._acc.numpy()]
+
     def weights(self, y, z):
+        from tensorflow.python.eager import record
         p = tf.sigmoid(z)
         g = tf.stop_gradient(tf.abs(p - y))
         idx = tf.minimum(tf.cast(tf.floor(g * self.bins), tf.int32), self.bins - 1)
@@ -143,8 +170,10 @@ class BinaryGHM(_Loss):
             acc = self._accumulator()
             seen = tf.reduce_sum(acc) > 0
             new = tf.where(seen, self.momentum * acc + (1 - self.momentum) * counts, counts)
-            acc.assign(tf.where(counts > 0, new, acc))
-            counts = tf.where(counts > 0, acc, counts)
+            new = tf.where(counts > 0, new, acc)
+            if record.could_possibly_record():  # a training step: move the average (at trace time in a graph)
+                acc.assign(new)
+            counts = tf.where(counts > 0, new, counts)
         n = tf.cast(tf.size(g), g.dtype)
         nonempty = tf.reduce_sum(tf.cast(counts > 0, g.dtype))
         per_bin = tf.math.divide_no_nan(n, counts * nonempty)
@@ -154,6 +183,12 @@ class BinaryGHM(_Loss):
         y, z = _binary(y_true, y_pred)
         lp, lq = log_p(z)
         return tf.stop_gradient(self.weights(y, z)) * -(y * lp + (1 - y) * lq)
+
+    def get_config(self):
+        config = super().get_config()
+        if self._acc is not None or self._initial_counts is not None:
+            config['counts'] = self.counts
+        return config
 
 
 def soft_f1(y, p, eps=1e-7):

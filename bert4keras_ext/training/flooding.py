@@ -10,6 +10,9 @@
   :func:`penalty_from_learning_rates` returns that ``lam``.
 * :class:`FloodingMonitor` logs the share of ascent steps and the mean train-loss distance to ``b`` per epoch.
 
+Logged per step: ``loss`` (Keras' compiled loss), ``raw_loss`` (the whole objective *before* the flood and the
+gradient penalty: the training loss to plot and to compare with ``b``) and ``ascent`` (1 when the step ascended).
+
 Gradient accumulation (bert4keras ``extend_with_gradient_accumulation``) works unchanged: each micro-batch is
 flooded on its own mean, which is what the optimizer then averages.
 """
@@ -49,6 +52,7 @@ class FloodingMixin:
                 # one forward pass: the inner tape's gradient is itself recorded by the outer tape
                 with tf.GradientTape() as inner:
                     loss, y_pred = self._objective(x, y, sample_weight)  # per-replica share of the global mean
+                raw = loss
                 grads = [g for g in inner.gradient(loss, variables) if g is not None]
                 # The penalty is on the norm of the *global* gradient G = sum of the replicas' shares. The
                 # all-reduce is differentiable (its gradient is the all-reduce of the upstream gradient), so each
@@ -58,6 +62,7 @@ class FloodingMixin:
                 loss = loss + self.gradient_penalty * norm2 / replicas
             else:
                 loss, y_pred = self._objective(x, y, sample_weight)
+                raw = loss
             global_loss = _global_sum(loss)
             objective, ascent = loss, tf.constant(0.0)
             if self.flood_level is not None:
@@ -68,7 +73,7 @@ class FloodingMixin:
                 objective = sign * loss
         self.optimizer.minimize(objective, variables, tape=tape)
         self.ascent_tracker.update_state(ascent)
-        self.raw_loss_tracker.update_state(global_loss)
+        self.raw_loss_tracker.update_state(_global_sum(raw))  # the objective without penalty or flood
         logs = self.compute_metrics(x, y, y_pred, sample_weight)  # compiled metrics (and the loss tracker)
         logs.update({m.name: m.result() for m in (self.ascent_tracker, self.raw_loss_tracker)})
         return logs

@@ -234,3 +234,15 @@ def test_missing_data_file_is_named(tiny_dir, tmp_path):
     os.remove(os.path.join(d, data))
     with pytest.raises(CheckpointError, match=r'has its .index file but no data file .*bert_model.ckpt.data-00000-of-00001'):
         load_model(d)
+
+
+def test_wrong_vocab_size_in_a_google_config_is_named_as_the_config(tiny_dir, tmp_path):
+    import json
+    import shutil
+    d = tmp_path / 'ckpt'
+    shutil.copytree(tiny_dir, d)
+    config = json.load(open(d / 'bert_config.json'))
+    config['vocab_size'] += 5
+    json.dump(config, open(d / 'bert_config.json', 'w'))
+    with pytest.raises(CheckpointError, match=r'vocab_size=45 but the checkpoint.s word embeddings have 40 rows'):
+        load_model(str(d))

@@ -158,3 +158,55 @@ def test_non_bert_config_rejected(tmp_path):
     json.dump(config, open(path, 'w'))
     with pytest.raises(CheckpointError, match="describes a 'gpt2' model"):
         load_hf_model(d)
+
+
+def test_roberta_checkpoint_imports_with_its_position_offset(tmp_path):
+    """model_type 'roberta' was accepted but its 'roberta.*' keys failed as unknown. RoBERTa's position ids start
+    at pad_token_id + 1 = 2: our position p must read HF row p + 2 (numpy reference on the shifted table)."""
+    state = random_hf_state(seed=5, prefix='roberta.')
+    state['roberta.embeddings.position_embeddings.weight'] = np.random.RandomState(6).normal(
+        0, 0.3, (POS + 2, H)).astype('float32')
+    state['roberta.embeddings.token_type_embeddings.weight'] = state[
+        'roberta.embeddings.token_type_embeddings.weight'][:1]
+    state['lm_head.dense.weight'] = np.eye(H, dtype='float32')
+    state['lm_head.dense.bias'] = np.zeros(H, 'float32')
+    state['lm_head.layer_norm.weight'] = np.ones(H, 'float32')
+    state['lm_head.layer_norm.bias'] = np.zeros(H, 'float32')
+    state['lm_head.bias'] = np.zeros(VOCAB, 'float32')
+    state['lm_head.decoder.weight'] = state['roberta.embeddings.word_embeddings.weight']
+    d = write_hf_dir(tmp_path / 'hf', state)
+    path = os.path.join(d, 'config.json')
+    config = json.load(open(path))
+    config.update(model_type='roberta', max_position_embeddings=POS + 2, type_vocab_size=1, pad_token_id=1)
+    json.dump(config, open(path, 'w'))
+    model, report = load_hf_model(d)
+    assert report.ok and not [k for k in report.unexpected if 'roberta' in k or 'lm_head' in k]
+    rng = np.random.RandomState(1)
+    ids = rng.randint(2, VOCAB, size=(2, 7))
+    seg = np.zeros_like(ids)
+    shifted = dict(state)
+    shifted['roberta.embeddings.position_embeddings.weight'] = state[
+        'roberta.embeddings.position_embeddings.weight'][2:]
+    reference = numpy_bert(shifted, ids, seg, prefix='roberta.')
+    assert np.abs(model.predict([ids, seg], verbose=0) - reference).max() <= 1e-4
+    _, report = load_hf_model(d, with_mlm=True)
+    assert 'cls/predictions/transform/dense/kernel' in report.loaded
+
+
+def test_skipped_keys_are_reported_as_unexpected(tmp_path):
+    """allow_unknown=True skipped classifier.weight but the report said 'unexpected: 0'."""
+    state = random_hf_state()
+    state['classifier.weight'] = np.zeros((2, H), 'float32')
+    state['classifier.bias'] = np.zeros(2, 'float32')
+    d = write_hf_dir(tmp_path / 'hf', state)
+    _, report = load_hf_model(d, allow_unknown=True, with_pool=True)
+    assert report.ok and report.unexpected == ['classifier.bias', 'classifier.weight']
+    assert 'unexpected: 2' in str(report)
+
+
+def test_wrong_vocab_size_in_the_config_is_named_as_the_config(tmp_path):
+    """A wrong vocab_size was reported as a vocab.txt problem."""
+    d = write_hf_dir(tmp_path / 'hf', random_hf_state(), vocab_size=VOCAB + 3)
+    with pytest.raises(CheckpointError, match=r'says vocab_size=43 but the checkpoint.s word embeddings have 40 '
+                                              r'rows.*set vocab_size to 40'):
+        load_hf_model(d)

@@ -252,3 +252,25 @@ def test_bfloat16_log_probs_follow_float32(unilm):
 def test_bfloat16_refuses_unknown_dtype(unilm):
     with pytest.raises(ValueError, match='dtype'):
         CachedLM(unilm, dtype='float16')
+
+
+def test_length_normalization_keeps_ended_hypotheses_and_compares_means():
+    """It had no effect (candidates of one step share a length). A bigram table where a 1-token answer (mean log p
+    -1.20) beats every longer one (-1.30 per token after two tokens) while a longer live beam leads in raw sum at
+    step 1: bert4keras' search drops the short one; the length-normalised search returns it."""
+    import tensorflow as tf
+    from bert4keras_ext.decoding import LMBackend
+    from tests.helpers import docstring_example
+    Bigram = docstring_example(LMBackend, {'tf': tf, 'LMBackend': LMBackend})['Bigram']
+    end, v = 1, 12
+    table = np.full((v, v), 1e-6)
+    table[0, end], table[0, 2] = 0.3, 0.7            # start: end now (-1.20) or 2 (-0.36)
+    table[2, end], table[2, 3:] = 0.05, 0.95 / 9     # after 2: every continuation poor (2 tokens: mean -1.30)
+    table[3:, end] = 0.9                             # then the sentence ends
+    table /= table.sum(1, keepdims=True)
+    dec = Decoder(Bigram(tf.constant(np.log(table), tf.float32)), end_ids=end, maxlen=5)
+    raw = dec.beam_search([[0]], beam_size=2)[0]
+    normed = dec.beam_search([[0]], beam_size=2, length_normalization=True)[0]
+    assert len(raw.ids) == 3 and raw.ids[-1] == end   # [2, x, end], sum -2.70: the short answer was dropped
+    assert normed.ids == [end] and normed.score == pytest.approx(np.log(0.3), abs=1e-4)
+    assert normed.status == 'end'

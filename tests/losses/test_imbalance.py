@@ -99,15 +99,47 @@ def test_ghm_downweights_the_dense_gradient_bin():
     assert w.sum() == pytest.approx(len(y))               # each non-empty bin carries N / (non-empty bins)
 
 
+def _training_call(loss, y, z):
+    z = tf.Variable(z)
+    with tf.GradientTape():
+        return loss(y, z)
+
+
 def test_ghm_momentum_accumulates():
     loss = BinaryGHM(bins=4, momentum=0.5)
     y = tf.constant([1.0, 1.0, 0.0, 0.0])
-    loss(y, tf.constant([3.0, 3.0, -3.0, -3.0]))
+    _training_call(loss, y, [3.0, 3.0, -3.0, -3.0])
     first = loss._acc.numpy().copy()
-    loss(y, tf.constant([-3.0, -3.0, 3.0, 3.0]))
+    _training_call(loss, y, [-3.0, -3.0, 3.0, 3.0])
     acc = loss._acc.numpy()
     assert first[0] == 4 and acc[0] == 4        # an empty bin keeps its average
     assert acc[3] == 0.5 * 0 + 0.5 * 4          # EMA: momentum * old + (1 - momentum) * new count
+
+
+def test_ghm_state_moves_in_training_only_and_is_saved(tmp_path):
+    """evaluate() and validation batches used to move the bin counts ([0,3,15,11,3] -> [3.75,4.25,12,9,3] after
+    evaluating other data), and the counts were lost by save/load."""
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(64, 3)).astype('float32')
+    y = (x[:, 0] > 0.5).astype('float32')
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((3,))
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(1)(inp))
+    loss = BinaryGHM(bins=5, momentum=0.75)
+    model.compile(tf.keras.optimizers.SGD(0.1), loss)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_data=(x[::-1] * 3, 1 - y))
+    trained = loss.counts
+    assert sum(trained) > 0
+    model.evaluate(x * 5, 1 - y, verbose=0)
+    model.predict(x, verbose=0)
+    assert loss.counts == trained               # evaluation reads the average, never moves it
+    path = str(tmp_path / 'ghm.keras')
+    model.save(path)
+    loaded = tf.keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.loss.counts, trained, rtol=1e-6)
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(loaded.evaluate(x, y, verbose=0), rel=1e-5)
+    with pytest.raises(ValueError, match='3 values for 5 bins'):
+        BinaryGHM(bins=5, counts=[1, 2, 3])
 
 
 def test_binary_logit_adjustment_margin():

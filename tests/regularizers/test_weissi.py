@@ -90,18 +90,65 @@ def test_update_direction_per_layer_invariant_for_weissi_not_l2():
 
 
 def test_minimum_l2_under_shift_is_geometric_mean():
-    """min over prod(gamma)=1 of sum ||gamma_l W_l||^2 = L (prod ||W_l||^2)^(1/L) (AM-GM), reached at equal norms."""
+    """The library's L2 penalty (attach_regularizer, model.losses) of a ReLU MLP, minimised over the shifts
+    prod(gamma) = 1 that leave the function unchanged, is L (prod ||W_l||^2)^(1/L) (AM-GM), reached at equal norms;
+    its WEISSI penalty is the same at every shift."""
+    from bert4keras_ext.regularizers import attach_regularizer
     rng = np.random.RandomState(0)
-    norms2 = rng.uniform(0.5, 5.0, size=4)
-    L = len(norms2)
-    closed = L * np.prod(norms2) ** (1 / L)
-    optimal_gamma2 = (np.prod(norms2) ** (1 / L)) / norms2
-    assert np.prod(optimal_gamma2) == pytest.approx(1.0)
-    assert (optimal_gamma2 * norms2).sum() == pytest.approx(closed)
-    for _ in range(200):  # no random feasible shift does better
-        g2 = np.exp(rng.normal(size=L))
-        g2 /= np.prod(g2) ** (1 / L)
-        assert (g2 * norms2).sum() >= closed - 1e-9
+    x = rng.normal(size=(5, 6)).astype('float32')
+
+    def penalised(gammas, regularizer):
+        model = relu_mlp(seed=3)
+        shift_scales(model, gammas)
+        attach_regularizer(model, regularizer, layers=weighted_layers(model))
+        return model, float(tf.add_n(model.losses))
+
+    base, l2 = penalised(np.ones(3), tf.keras.regularizers.L2(1.0))
+    norms2 = np.array([float(tf.reduce_sum(tf.square(l.kernel))) for l in weighted_layers(base)])
+    assert l2 == pytest.approx(norms2.sum(), rel=1e-5)
+    geo = np.prod(norms2) ** (1 / 3)
+    best, best_l2 = penalised(np.sqrt(geo / norms2), tf.keras.regularizers.L2(1.0))
+    assert best_l2 == pytest.approx(3 * geo, rel=1e-4)
+    np.testing.assert_allclose(best(x).numpy(), base(x).numpy(), rtol=1e-4, atol=1e-5)  # the same function
+    _, weissi_base = penalised(np.ones(3), WEISSI(1.0, 0.0))
+    for _ in range(5):  # no random feasible shift does better in L2; WEISSI does not move
+        g = random_gammas(rng, 3)
+        assert penalised(g, tf.keras.regularizers.L2(1.0))[1] >= best_l2 * (1 - 1e-5)
+        assert penalised(g, WEISSI(1.0, 0.0))[1] == pytest.approx(weissi_base, abs=1e-4)
+
+
+def test_weissi_model_writes_a_saved_model(tiny_dir, tmp_path):
+    """With WEISSI attached, tf.saved_model.save and model.save(save_format='tf') failed (NotEncodableError)."""
+    from bert4keras_ext.checkpoints import load_model
+    from bert4keras_ext.layers import TakeFirstToken
+    encoder, _ = load_model(tiny_dir)
+    model = tf.keras.Model(encoder.inputs, tf.keras.layers.Dense(2)(TakeFirstToken()(encoder.output)))
+    attach_weissi(model, 1e-2, 1e-3)
+    ids = np.array([[2, 5, 6, 3]], 'float32')  # bert4keras' inputs are float32 placeholders
+    x = [ids, np.zeros_like(ids)]
+    expected = model(x).numpy()
+    tf.saved_model.save(model, str(tmp_path / 'sm'))
+    model.save(str(tmp_path / 'tf'), save_format='tf')
+    restored = tf.saved_model.load(str(tmp_path / 'sm'))
+    np.testing.assert_allclose(restored([tf.constant(a) for a in x]).numpy(), expected, atol=1e-5)
+
+
+def test_penalty_on_inner_dense_layers_survives_save_and_load(tiny_dir, tmp_path):
+    """tasks/weissi.py attached to FeedForward inner Dense layers; after a .keras round trip 2 penalties became 0.
+    An inner Dense now stands for its FeedForward, which writes the regularizer in its config."""
+    from bert4keras_ext.checkpoints import load_model
+    from bert4keras_ext.layers import TakeFirstToken
+    encoder, _ = load_model(tiny_dir)
+    model = tf.keras.Model(encoder.inputs, tf.keras.layers.Dense(2)(TakeFirstToken()(encoder.output)))
+    inner = [l.i0_dense for l in encoder.layers if type(l).__name__ == 'FeedForward']
+    before = len(model.losses)
+    attach_weissi(model, 1e-2, 1e-3, layers=inner)
+    values = sorted(float(v) for v in model.losses[before:])
+    assert len(values) == 2 and all(abs(v) > 0 for v in values)
+    path = str(tmp_path / 'inner.keras')
+    model.save(path)
+    loaded = tf.keras.models.load_model(path)
+    np.testing.assert_allclose(sorted(float(v) for v in loaded.losses[before:]), values, rtol=1e-6)
 
 
 def test_finite_at_zero_and_config_round_trip():

@@ -98,6 +98,16 @@ def test_gradient_penalty_matches_closed_form():
     assert model.get_weights()[0][0, 0] == pytest.approx(0.7 - lr * (2 + 8 * lam) * 0.7, rel=1e-5)
 
 
+def test_raw_loss_of_the_penalty_step_is_the_loss_without_penalty():
+    """raw_loss is what tasks plot as the training loss: L = w^2 = 0.49, not L + lam ||g||^2 = 0.49 + 0.3 * 1.96."""
+    inp = tf.keras.Input((1,))
+    out = tf.keras.layers.Dense(1, use_bias=False, kernel_initializer=tf.keras.initializers.Constant(0.7))(inp)
+    model = FloodingModel(inp, out, gradient_penalty=0.3)
+    model.compile(tf.keras.optimizers.SGD(0.05), 'mse')
+    logs = model.train_on_batch(np.ones((1, 1), 'float32'), np.zeros((1, 1), 'float32'), return_dict=True)
+    assert logs['raw_loss'] == pytest.approx(0.49, rel=1e-5)
+
+
 def test_penalty_from_learning_rates():
     assert penalty_from_learning_rates(0.2, 0.1) == pytest.approx(0.2 * 0.1 / 0.2)
     with pytest.raises(ValueError, match='must exceed'):
