@@ -202,15 +202,6 @@ class LengthBatches(tf.keras.utils.Sequence):
         self._plan()
 
 
-def train(model, loss, x, y, epochs, batch_size=32, learning_rate=1e-4, seed=0, verbose=0, callbacks=None,
-          validation_data=None, sample_weight=None):
-    """Compile with Adam and fit (data shuffled with ``seed``); returns the Keras history."""
-    tf.keras.utils.set_random_seed(seed)
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss)
-    return model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose,
-                     callbacks=callbacks, validation_data=validation_data, sample_weight=sample_weight)
-
-
 class KeepBest(tf.keras.callbacks.Callback):
     """After each epoch, score ``metric(model, x, y)`` on validation data; at the end restore the best epoch's
     weights. ``self.scores`` holds every epoch's score, ``self.best_epoch`` the chosen one (0-based)."""

@@ -16,12 +16,6 @@ def balanced_accuracy(y_true, y_pred):
     return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in classes]))
 
 
-def per_class_recall(y_true, y_pred, classes):
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    return {int(c): float(np.mean(y_pred[y_true == c] == c)) if np.any(y_true == c) else float('nan')
-            for c in classes}
-
-
 def macro_f1(y_true, y_pred, classes=None):
     classes = np.unique(y_true) if classes is None else classes
     return float(np.mean([binary_f1(y_true, y_pred, c) for c in classes]))

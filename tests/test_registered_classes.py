@@ -1,10 +1,15 @@
 """One harness for every class the package registers with Keras (keras-hub's ``run_layer_test`` /
-``run_model_saving_test`` pattern): config round trip, build and call (symbolic and eager), one training step where
-there is something to train, and ``.keras`` save/load with identical outputs.
+``run_model_saving_test`` pattern): config round trip, build and call (symbolic and eager), training where there is
+something to train (the loss on the training batch goes down), ``.keras`` save/load with identical outputs, and
+the promise users rely on when they resume: a saved model loads in a *fresh process that ran only
+``import bert4keras_ext``*, evaluates to the same loss and trains on (tests/fresh_process_checks.py).
 
 A new registered class fails ``test_every_registered_class_has_a_case`` until one line is added to ``CASES``.
 """
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +18,7 @@ import tensorflow as tf
 import bert4keras_ext  # noqa: F401
 from bert4keras_ext import classification, language_models, losses, pretraining, regularizers, training
 from bert4keras_ext.layers import masks, pooling, termination, theseus
+from bert4keras_ext.losses.logit_adjustment import LogitAdjustedCrossEntropy
 from bert4keras_ext.qa import model as qa_model, reader as qa_reader
 
 PACKAGE = 'bert4keras_ext>'
@@ -105,8 +111,9 @@ CASES = {
     'WEISSI': lambda: ObjectCase(regularizers.WEISSI(1e-2, 1e-3), (4, 3)),
     # schedules
     'WarmupLinearDecay': lambda: ScheduleCase(classification.WarmupLinearDecay(1e-3, 10, 100), [0, 5, 9, 50, 100]),
-    # models: covered by their own save/load tests (tests/training/test_flooding.py); here the config round trip
+    # models: built by MODELS below (config round trip, save/load, fresh-process training)
     'FloodingModel': None,
+    'TheseusModel': None,
 }
 
 
@@ -164,11 +171,12 @@ def test_layer_call_train_and_save(name, tmp_path):
     predicted = model.predict(x, verbose=0)
     np.testing.assert_allclose(np.asarray(predicted, 'float64'), np.asarray(eager, 'float64'), rtol=1e-5,
                                atol=1e-6)
-    if case.obj.trainable_weights:
+    if case.obj.trainable_weights:  # trains: the loss on the training batch goes down
         model.compile(tf.keras.optimizers.SGD(0.1), 'mse')
-        before = [w.numpy().copy() for w in case.obj.trainable_weights]
-        model.fit(x, np.ones_like(predicted), epochs=1, verbose=0)
-        assert any(np.abs(b - w.numpy()).max() > 0 for b, w in zip(before, case.obj.trainable_weights))
+        target = predicted + 1.0  # reachable (masked outputs such as SpanLogits' -1e4 keep their error of 1)
+        before = model.evaluate(x, target, verbose=0)
+        model.fit(x, target, epochs=3, verbose=0, shuffle=False)
+        assert model.evaluate(x, target, verbose=0) < before
         predicted = model.predict(x, verbose=0)
     path = str(tmp_path / 'model.keras')
     model.save(path)
@@ -192,9 +200,9 @@ def test_loss_trains_and_survives_save(name, tmp_path):
     model.compile(tf.keras.optimizers.SGD(0.1), loss=case.obj)
     value = float(case.obj(case.y_true, model.predict(x, verbose=0)))
     assert np.isfinite(value)
-    before = [w.numpy().copy() for w in model.trainable_weights]
-    model.fit(x, case.y_true, batch_size=len(x), epochs=1, verbose=0, shuffle=False)
-    assert any(np.abs(b - w.numpy()).max() > 0 for b, w in zip(before, model.trainable_weights))
+    before = model.evaluate(x, case.y_true, batch_size=len(x), verbose=0)
+    model.fit(x, case.y_true, batch_size=len(x), epochs=5, verbose=0, shuffle=False)
+    assert model.evaluate(x, case.y_true, batch_size=len(x), verbose=0) < before  # trains: the loss goes down
     path = str(tmp_path / 'model.keras')
     model.save(path)
     loaded = tf.keras.models.load_model(path)
@@ -246,9 +254,131 @@ def test_schedule_in_a_saved_optimizer(name, tmp_path):
     assert type(schedule) is type(case.obj) and [float(schedule(s)) for s in case.steps] == values
 
 
-def test_flooding_model_config_round_trip():
-    inp = tf.keras.Input((3,))
-    model = training.FloodingModel(inp, tf.keras.layers.Dense(1)(inp), flood_level=0.2, gradient_penalty=0.1)
-    clone = training.FloodingModel.from_config(model.get_config())
-    assert clone.flood_level == 0.2 and clone.gradient_penalty == 0.1
-    _same_config(clone.get_config(), model.get_config())
+# ------------------------------------------------------------------ every registered class in a fresh process
+
+def _dense_model(units=2, **kwargs):
+    inp = tf.keras.Input((5,))
+    h = tf.keras.layers.Dense(6, activation='relu', name='hidden', **kwargs)(inp)
+    return inp, tf.keras.layers.Dense(units, name='out')(h)
+
+
+def _theseus_model():
+    inp = tf.keras.Input((5,))
+    old = tf.keras.layers.Dense(5, activation='relu', name='old')(inp)
+    new = tf.keras.layers.Dense(5, activation='relu', name='new')(inp)
+    mixed = theseus.ModuleReplacement(rate=1.0, name='mix')([old, new])
+    return theseus.TheseusModel(inp, tf.keras.layers.Dense(2, name='head')(mixed), frozen=['old', 'head'])
+
+
+def _readme_classifier():
+    """The README's combination on a small model: FloodingModel + attach_weissi + a logit-adjusted loss."""
+    inp, out = _dense_model(3)
+    model = training.FloodingModel(inp, out, flood_level=0.05)
+    regularizers.attach_weissi(model, 1e-3, 1e-4)
+    return model, LogitAdjustedCrossEntropy(prior=[0.7, 0.2, 0.1], tau=1.0)
+
+
+SCE = 'sparse_categorical_crossentropy'
+MODELS = {  # name -> () -> (model, loss, y, frozen layer names)
+    'FloodingModel': lambda: (training.FloodingModel(*_dense_model(), flood_level=0.1, gradient_penalty=0.01),
+                              tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), ints(2, 16), []),
+    'TheseusModel': lambda: (_theseus_model(), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                             ints(2, 16), ['old', 'head']),
+    'attach_weissi + FloodingModel + LogitAdjustedCrossEntropy': lambda: _readme_classifier() + (ints(3, 16), []),
+}
+
+
+def _save_case(name, model, loss, x, y, directory, frozen=(), steps=3, trains=True, optimizer=None):
+    if trains:
+        model.compile(optimizer or tf.keras.optimizers.SGD(0.1), loss)
+        model.fit(x, y, batch_size=len(y), epochs=1, verbose=0, shuffle=False)  # optimizer state exists
+    slug = ''.join(c if c.isalnum() else '_' for c in name)
+    path, data = os.path.join(directory, slug + '.keras'), os.path.join(directory, slug + '.npz')
+    model.save(path)
+    xs = x if isinstance(x, list) else [x]
+    arrays = {'x%d' % i: a for i, a in enumerate(xs)}
+    arrays.update({'frozen%d' % i: model.get_layer(f).get_weights()[0] for i, f in enumerate(frozen)})
+    np.savez(data, y=y, **arrays)
+    return {'name': name, 'path': path, 'data': data, 'inputs': len(xs), 'trains': trains, 'steps': steps,
+            'frozen': list(frozen),
+            'evaluate': float(model.evaluate(x, y, batch_size=len(y), verbose=0, return_dict=True)['loss']) if trains else None,
+            'predict': np.asarray(model.predict(x, verbose=0), 'float64').ravel()[:50].tolist()}
+
+
+@pytest.fixture(scope='module')
+def fresh(tmp_path_factory):
+    """Save one model per registered class (and the README combination), then load, evaluate and train them all
+    in one fresh process with only ``import bert4keras_ext``."""
+    directory = str(tmp_path_factory.mktemp('fresh'))
+    cases = []
+    tf.keras.utils.set_random_seed(0)
+    for name in _cases(LayerCase):
+        case = CASES[name]()
+        x = case.inputs if len(case.inputs) > 1 else case.inputs[0]
+        model = _functional(case)
+        y = model.predict(x, verbose=0) + 1.0
+        if case.obj.trainable_weights:
+            cases.append(_save_case(name, model, 'mse', x, y, directory))
+        else:  # nothing to train (masks, pooling, ...): outputs after loading in the fresh process
+            cases.append(_save_case(name, model, None, x, y, directory, trains=False))
+    for name in _cases(LossCase):
+        case = CASES[name]()
+        inp = tf.keras.Input((5,))
+        out = tf.keras.layers.Dense(case.units)(inp)
+        if case.log_softmax:
+            out = language_models.LogSoftmax()(out)
+        cases.append(_save_case(name, tf.keras.Model(inp, out), case.obj, floats(len(case.y_true), 5),
+                                case.y_true, directory))
+    for name in _cases(ObjectCase):
+        obj = CASES[name]().obj
+        kwargs = ({'bias_initializer': obj} if isinstance(obj, tf.keras.initializers.Initializer)
+                  else {'kernel_regularizer': obj})
+        inp = tf.keras.Input((5,))
+        model = tf.keras.Model(inp, tf.keras.layers.Dense(3, **kwargs)(inp))
+        cases.append(_save_case(name, model, tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                floats(16, 5), ints(3, 16), directory))
+    for name in _cases(ScheduleCase):
+        inp, out = _dense_model()
+        cases.append(_save_case(name, tf.keras.Model(inp, out), SCE, floats(16, 5), ints(2, 16), directory,
+                                optimizer=tf.keras.optimizers.Adam(CASES[name]().obj)))
+    for name, build in MODELS.items():
+        model, loss, y, frozen = build()
+        cases.append(_save_case(name, model, loss, floats(len(y), 5), y, directory, frozen=frozen))
+    manifest = os.path.join(directory, 'manifest.json')
+    with open(manifest, 'w') as f:
+        json.dump({'cases': cases, 'registered': [PACKAGE + n for n in registered()]}, f)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, os.path.join(root, 'tests', 'fresh_process_checks.py'), manifest],
+                       capture_output=True, text=True, timeout=600, cwd=directory,
+                       env=dict(os.environ, PYTHONPATH=root))
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith('{')]
+    return {c['name']: c for c in cases}, {row.get('name'): row for row in rows}
+
+
+def test_import_bert4keras_ext_registers_every_class(fresh):
+    """fit/evaluate of a reloaded WEISSI model raised "TypeError: 'str' object is not callable" in a process that
+    had run only `import bert4keras_ext` (the regularizer's module registers it)."""
+    assert fresh[1][None]['registered_missing'] == []
+
+
+FRESH_NAMES = sorted(n for n, f in CASES.items() if f is not None) + sorted(MODELS)
+
+
+@pytest.mark.parametrize('name', FRESH_NAMES)
+def test_reloaded_in_a_fresh_process_evaluates_the_same_and_trains_on(fresh, name):
+    saved, rows = fresh
+    case, row = saved[name], rows[name]
+    assert 'error' not in row, row.get('error')
+    np.testing.assert_allclose(row['predict'], case['predict'], rtol=1e-5, atol=1e-6)
+    if case['trains']:
+        assert row['before'] == pytest.approx(case['evaluate'], rel=1e-5, abs=1e-6)
+        assert row['after'] < row['before']           # it trains on: the loss on its batch goes down
+        assert row['frozen_unchanged']                # TheseusModel: the frozen layers stay frozen after loading
+
+
+def test_model_config_round_trips():
+    for name, build in MODELS.items():
+        model = build()[0]
+        clone = type(model).from_config(model.get_config())
+        _same_config(clone.get_config(), model.get_config())

@@ -181,7 +181,8 @@ class Reader:
     def answer(self, passages, questions, batch_size=32):
         """One ``{'answer', 'answer_start', 'score'}`` per (passage, question) pair (``score``: the span's margin over
         the null span of its window; the best window wins); an empty passage or question
-        gives ``{'answer': '', 'answer_start': -1, 'score': None, 'status': 'empty_input'}``."""
+        gives ``{'answer': '', 'answer_start': -1, 'score': None, 'status': 'empty_passage'}`` (or
+        ``'empty_question'``): the same status names as the generator's."""
         from bert4keras.snippets import sequence_padding
         if len(passages) != len(questions):
             raise ValueError('%d passages for %d questions' % (len(passages), len(questions)))
@@ -189,7 +190,8 @@ class Reader:
         todo = []  # (pair index, token ids, segment ids, char spans), one per passage window
         for k, (p, q) in enumerate(zip(passages, questions)):
             if not p or not p.strip() or not q or not q.strip():
-                out[k] = {'answer': '', 'answer_start': -1, 'score': None, 'status': 'empty_input'}
+                status = 'empty_passage' if not p or not p.strip() else 'empty_question'
+                out[k] = {'answer': '', 'answer_start': -1, 'score': None, 'status': status}
             else:
                 todo += [(k,) + tuple(self.encode(p, q, s, n)) for s, n in self.windows(p, q)]
         for b in range(0, len(todo), batch_size):

@@ -7,7 +7,8 @@ Accepted inputs (a path, or ``-`` for standard input):
   ``"answers"`` (strings or ``{"text", "answer_start"}``) and ``"question"``;
 * a SQuAD / CMRC2018 JSON file: every paragraph, with its answers (``"qas"``).
 
-Each record is a dict ``{'line', 'passage', 'answers', 'question', 'status'}``; status is 'ok' or 'malformed: ...'.
+Every line of plain text or JSON lines is a record, blank lines included (an empty passage). Each record is a dict
+``{'line', 'passage', 'answers', 'question', 'status'}``; status is 'ok' or 'malformed: ...'.
 """
 import json
 import os
@@ -43,9 +44,12 @@ def read_records(path):
             root = None  # JSON lines whose first object mentions "data": read line by line below
         if isinstance(root, dict) and 'data' in root:
             return _squad_records(root, name)
+    # every line is a record, blank ones included (they come back with status 'empty_passage'), so that the
+    # output has one line per input line
     if path.endswith(('.json', '.jsonl')) or stripped.startswith(('{', '"')):
-        return [_json_line(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    return [_record(number, passage=line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        return [_json_line(number, line) if line.strip() else _record(number, passage='')
+                for number, line in enumerate(text.splitlines(), 1)]
+    return [_record(number, passage=line) for number, line in enumerate(text.splitlines(), 1)]
 
 
 def _squad_records(root, name):

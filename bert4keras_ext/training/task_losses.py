@@ -16,11 +16,6 @@ def macro_f1_loss(model, batch):
     return 1.0 - metrics.macro_f1(y, _predictions(model, x), classes=np.unique(y))
 
 
-def balanced_error(model, batch):
-    x, y = batch
-    return 1.0 - metrics.balanced_accuracy(np.asarray(y).ravel(), _predictions(model, x))
-
-
 def continuation_loss(decoder, end_ids, prefix_len=10, weights=(1.0, 1.0), n=4):
     """``repetition + non-termination`` of the greedy continuations, by ``decoder`` (a
     :class:`bert4keras_ext.decoding.Decoder` on the model being trained), of the first ``prefix_len`` tokens of

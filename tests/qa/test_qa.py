@@ -54,6 +54,26 @@ def test_cli_files_stdin_and_bad_json(generator_dir, tmp_path, capsys, monkeypat
     assert json.loads(capsys.readouterr().out.splitlines()[0])['passage'] == ''.join(CHARS[:10])
 
 
+def test_every_input_line_gets_an_output_line_blank_ones_included(generator_dir, tmp_path):
+    """8 plain-text lines with a blank one gave '7/7 records': the blank line had no output record."""
+    src = tmp_path / 'passages.txt'
+    lines = [''.join(CHARS[i:i + 12]) for i in range(7)]
+    lines.insert(3, '')
+    src.write_text('\n'.join(lines) + '\n', encoding='utf-8')
+    out = tmp_path / 'pairs.jsonl'
+    cli.main(['generate', '--checkpoint', generator_dir, '--input', str(src), '--output', str(out), '--answers', '1'])
+    records = [json.loads(x) for x in out.read_text(encoding='utf-8').splitlines()]
+    assert [r['line'] for r in records] == list(range(1, 9))
+    assert records[3]['status'] == 'empty_passage'
+    jsonl = tmp_path / 'p.jsonl'
+    jsonl.write_text(json.dumps({'passage': lines[0]}) + '\n\n' + json.dumps({'passage': lines[1]}) + '\n',
+                     encoding='utf-8')
+    cli.main(['generate', '--checkpoint', generator_dir, '--input', str(jsonl), '--output', str(out),
+              '--answers', '1'])
+    records = [json.loads(x) for x in out.read_text(encoding='utf-8').splitlines()]
+    assert [r['status'] == 'empty_passage' for r in records] == [False, True, False]
+
+
 def test_windows_and_squad_examples():
     w, s = window_around('0123456789', 7, 2, 4)
     assert w == '6789' and w[s:s + 2] == '78'

@@ -78,7 +78,7 @@ def test_token_spans_and_bad_input(trained):
     assert [c for s in spans[first:last + 1] for c in s] == [2, 3]
     assert trained.token_span(spans, 4, '民民民') is None  # runs past the passage
     out = trained.answer(['', '我们是人民'], ['谁？', ' '])
-    assert [o['status'] for o in out] == ['empty_input', 'empty_input']
+    assert [o['status'] for o in out] == ['empty_passage', 'empty_question']
     with pytest.raises(ValueError, match='2 passages for 1 questions'):
         trained.answer(['a', 'b'], ['c'])
 
