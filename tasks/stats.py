@@ -1,5 +1,14 @@
 """Statistics for experiment reports: mean ± std over seeds, 95% confidence intervals, paired differences.
 
+* :func:`paired_ci` — the paired Student-t interval over seeds;
+* :func:`hierarchical_bootstrap` — resample seeds, then test items within each seed (the same resample for both
+  arms of a comparison): an interval that covers both the training noise and the test-set draw;
+* :func:`wilson_interval` — binomial interval of a proportion (e.g. a non-termination ratio r_L), instead of a t
+  interval over seeds, which leaves [0, 1] for small counts;
+* :func:`holm` — Holm's step-down correction for a family of comparisons;
+* :func:`claim_row` — one claim's verdict by the rules of docs/claims.md ("Decision rules, v2"): a difference
+  with no spread across seeds is not called "holds" unless its item-level interval also excludes the threshold.
+
 Experiment code (not part of the library): task scripts and benchmarks report with these.
 """
 import numpy as np
@@ -53,6 +62,82 @@ def bootstrap_metric(metric, y, pred_a, pred_b, n=2000, seed=0, level=0.95):
     return float(metric(y, pred_a) - metric(y, pred_b)), float(lo), float(hi)
 
 
+def hierarchical_bootstrap(metric, y, pred_a, pred_b, n=2000, seed=0, level=0.95):
+    """Two-level percentile bootstrap of ``mean over seeds of metric(y_s, a_s) - metric(y_s, b_s)``.
+
+    Args:
+        metric: ``metric(y, pred) -> float`` (e.g. accuracy, a minority-class F1).
+        y, pred_a, pred_b: per-seed lists of arrays (``y[s]`` the test labels seed ``s`` was scored on, which may
+            differ between seeds when the test set is resampled; ``pred_a[s]``, ``pred_b[s]`` the two arms'
+            predictions on those items).
+        n: bootstrap replicates. seed: of the resampling. level: of the interval.
+
+    Returns:
+        ``(estimate, low, high)``: each replicate draws seeds with replacement, then, within each drawn seed, items
+        with replacement (the same items for both arms, so the comparison stays paired).
+    """
+    y = [np.asarray(v) for v in y]
+    pred_a, pred_b = [np.asarray(v) for v in pred_a], [np.asarray(v) for v in pred_b]
+    if not (len(y) == len(pred_a) == len(pred_b)) or not y:
+        raise ValueError('need one label array and one prediction array per arm for every seed')
+    estimate = float(np.mean([metric(t, a) - metric(t, b) for t, a, b in zip(y, pred_a, pred_b)]))
+    rng = np.random.RandomState(seed)
+    k = len(y)
+    diffs = np.empty(n)
+    for r in range(n):
+        total = 0.0
+        for s in rng.randint(0, k, size=k):
+            idx = rng.randint(0, len(y[s]), size=len(y[s]))
+            total += metric(y[s][idx], pred_a[s][idx]) - metric(y[s][idx], pred_b[s][idx])
+        diffs[r] = total / k
+    lo, hi = np.percentile(diffs, [50 * (1 - level), 50 * (1 + level)])
+    return estimate, float(lo), float(hi)
+
+
+def wilson_interval(successes, trials, level=0.95):
+    """Wilson score interval of a binomial proportion: ``(estimate, low, high)``, inside [0, 1] for any count
+    (``trials = 0`` gives ``(nan, 0, 1)``)."""
+    from scipy import stats
+    k, n = float(successes), float(trials)
+    if n <= 0:
+        return float('nan'), 0.0, 1.0
+    if not 0 <= k <= n:
+        raise ValueError('successes must be in [0, trials], got %r of %r' % (successes, trials))
+    z = stats.norm.ppf(0.5 + level / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return p, float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def paired_t_p_value(a, b, threshold=0.0):
+    """Two-sided p-value of the paired t test of ``mean(a - b) = threshold`` over seeds (nan with < 2 seeds;
+    0 or 1 when the differences have no spread)."""
+    from scipy import stats
+    d = np.asarray(a, dtype='float64') - np.asarray(b, dtype='float64') - threshold
+    if len(d) < 2:
+        return float('nan')
+    s = d.std(ddof=1)
+    if s == 0:
+        return 0.0 if d.mean() != 0 else 1.0
+    t = d.mean() / (s / np.sqrt(len(d)))
+    return float(2 * stats.t.sf(abs(t), len(d) - 1))
+
+
+def holm(p_values, alpha=0.05):
+    """Holm's step-down procedure: ``[(adjusted p, rejected)]`` in the input order. The family-wise error rate of
+    the rejections is at most ``alpha``."""
+    p = np.asarray(p_values, dtype='float64')
+    m = len(p)
+    order = np.argsort(p, kind='stable')
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return [(float(a), bool(a <= alpha)) for a in adjusted]
+
+
 def fmt_ci(values, scale=100.0, digits=1):
     """``'mean ± std [low, high]'`` (scaled, e.g. to percent)."""
     m, s, lo, hi = mean_ci(values)
@@ -76,20 +161,35 @@ def claim_row(claim_id, text, better, worse, threshold=0.0, scale=100.0, unit='p
     of docs/claims.md's rule (holds when the interval is above ``threshold``; ``judge=False``: 'reported', for a
     comparison without a claimed direction). Values are scaled (to points). ``items``: ``(metric, y, pred_better,
     pred_worse)`` of the first seed's test items: adds that seed's bootstrap interval over items (reported beside
-    the verdict, which stays the seeds' rule)."""
+    the verdict, which stays the seeds' rule).
+
+    A difference with zero spread across seeds (e.g. the same value at every seed) has a degenerate t interval;
+    it is called 'holds' / 'does not hold' only when the item-level interval also excludes the threshold (without
+    one, 'inconclusive at this scale')."""
     m, s, lo, hi = paired_ci(better, worse)
+    item_interval = None
+    if items is not None:
+        _, b_lo, b_hi = bootstrap_metric(*items)
+        item_interval = (b_lo, b_hi)
     if np.isnan(lo):
         ci, decision = '%+.2f (1 seed: no interval)' % (m * scale), 'inconclusive at this scale'
     else:
         ci, decision = '%+.2f [%+.2f, %+.2f]' % (m * scale, lo * scale, hi * scale), verdict(lo, hi, threshold)
+        if s == 0:
+            decision = ('inconclusive at this scale' if item_interval is None
+                        else _agree(decision, verdict(item_interval[0], item_interval[1], threshold)))
+            ci += ' (no spread across seeds)'
     if not judge:
         decision = 'reported'
     text_ci = '%s %s' % (ci, unit)
-    if items is not None:
-        _, b_lo, b_hi = bootstrap_metric(*items)
-        text_ci += '; first seed, bootstrap over %d items [%+.2f, %+.2f]' % (len(items[1]), b_lo * scale,
-                                                                           b_hi * scale)
+    if item_interval is not None:
+        text_ci += '; first seed, bootstrap over %d items [%+.2f, %+.2f]' % (len(items[1]), item_interval[0] * scale,
+                                                                           item_interval[1] * scale)
     return [claim_id, text, text_ci, decision]
+
+
+def _agree(a, b):
+    return a if a == b else 'inconclusive at this scale'
 
 
 CLAIM_COLUMNS = ['claim', 'comparison', 'paired difference over seeds [95% CI]', 'verdict']

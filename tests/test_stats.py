@@ -51,3 +51,63 @@ def test_bootstrap_of_a_metric_difference_over_items():
     assert est == lo == hi == 0.0
     row = stats.claim_row('3a', 'acc', [0.9, 0.91, 0.92], [0.7, 0.72, 0.71], items=(accuracy, y, good, bad))
     assert row[3] == 'holds' and '; first seed, bootstrap over 1000 items [+' in row[2]
+
+
+def test_zero_spread_difference_is_not_called_holds_without_an_item_interval():
+    """claim_row(..., [0.801]*3, [0.800]*3) gave '+0.10 [+0.10, +0.10], holds'."""
+    row = stats.claim_row('x', 'a - b', [0.801] * 3, [0.800] * 3)
+    assert row[3] == 'inconclusive at this scale' and 'no spread across seeds' in row[2]
+    rng = np.random.RandomState(0)
+    y = rng.randint(0, 2, 400)
+    same = y.copy()
+    near = y.copy()
+    near[:2] = 1 - near[:2]                        # 2 of 400 items differ: the item interval spans 0
+    row = stats.claim_row('x', 'a - b', [0.801] * 3, [0.800] * 3, items=(stats_accuracy, y, same, near))
+    assert row[3] == 'inconclusive at this scale'
+    worse = y.copy()
+    worse[:100] = 1 - worse[:100]                  # a clear item-level difference: both intervals agree
+    row = stats.claim_row('x', 'a - b', [1.0] * 3, [0.75] * 3, items=(stats_accuracy, y, same, worse))
+    assert row[3] == 'holds'
+
+
+def stats_accuracy(y, pred):
+    return float(np.mean(np.asarray(y) == np.asarray(pred)))
+
+
+def test_wilson_interval_known_values_and_bounds():
+    p, lo, hi = stats.wilson_interval(0, 10)
+    assert p == 0 and lo == 0 and hi == pytest.approx(0.2775, abs=1e-4)
+    p, lo, hi = stats.wilson_interval(5, 10)
+    assert (lo, hi) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    for k in range(0, 21):
+        _, lo, hi = stats.wilson_interval(k, 20)
+        assert 0 <= lo <= k / 20 <= hi <= 1
+    with pytest.raises(ValueError, match='successes must be in'):
+        stats.wilson_interval(3, 2)
+
+
+def test_holm_step_down():
+    out = stats.holm([0.01, 0.04, 0.03, 0.005])
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.02, 0.03, 0.06, 0.06
+    assert [a for a, _ in out] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert [r for _, r in out] == [True, False, False, True]
+    assert stats.paired_t_p_value([1, 2, 3], [1, 2, 3]) == 1.0
+    assert stats.paired_t_p_value([0.5, 0.7, 0.6], [0.1, 0.2, 0.15]) < 0.05
+
+
+def test_hierarchical_bootstrap_covers_seeds_and_items():
+    rng = np.random.RandomState(1)
+    ys = [rng.randint(0, 2, 300) for _ in range(3)]
+    a = [y.copy() for y in ys]
+    est, lo, hi = stats.hierarchical_bootstrap(stats_accuracy, ys, a, a, n=200)
+    assert est == lo == hi == 0.0                  # identical arms: no difference in any replicate
+    b = []
+    for y, s in zip(ys, (30, 90, 150)):            # seeds disagree a lot: the interval must be wider than items
+        p = y.copy()
+        p[:s] = 1 - p[:s]
+        b.append(p)
+    est, lo, hi = stats.hierarchical_bootstrap(stats_accuracy, ys, a, b, n=400)
+    assert est == pytest.approx(np.mean([0.1, 0.3, 0.5]))
+    assert lo < est < hi and hi - lo > 0.2
+    _, ilo, ihi = stats.bootstrap_metric(stats_accuracy, ys[1], a[1], b[1], n=400)
+    assert (hi - lo) > 2 * (ihi - ilo)             # one seed's item interval alone is far narrower
