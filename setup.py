@@ -12,7 +12,7 @@ setup(
     packages=find_packages(include=['bert4keras_ext', 'bert4keras_ext.*']),
     # the shipped models (assets/tiny_bert_zh, assets/qa_generator, assets/qa_reader) with their settings
     package_data={'bert4keras_ext': ['assets/*/*']},
-    python_requires='>=3.11,<3.12',
+    python_requires='>=3.11,<3.13',  # 3.12: checked (TF 2.21 wheels, a test subset passes),
     install_requires=[
         'tensorflow==2.21.*',
         'tf-keras==2.21.*',
@@ -20,6 +20,7 @@ setup(
         'snownlp',
         'safetensors',
         'matplotlib',
+        'prometheus_client',  # the /metrics endpoint of the QA server
     ],
     extras_require={'test': ['pytest', 'hypothesis']},
 )

@@ -5,7 +5,8 @@ generate: passages -> QA pairs. Records without answers get up to ``--answers N`
     Output: one JSON line per input record ``{"line", "passage", "status", "pairs": [...]}``; status is "ok",
     "empty_passage", "no_answer" or "malformed: ..." (a bad record never stops the run).
 answer: JSON lines with "passage" and "question" -> the reader's answer per line.
-serve: an HTTP JSON endpoint on --port (POST /generate, POST /answer, GET /health) batching concurrent requests.
+serve: an HTTP JSON endpoint on --port (POST /generate, POST /answer, GET /health/live, /health/ready, /metrics)
+    batching concurrent requests, every resource of a request bounded (see the --max_* flags, --deadline).
 
 Without --checkpoint / --reader the models shipped with the package are used. Input: plain text (one passage per
 line), JSON lines, or SQuAD/CMRC2018 JSON; '-' for stdin / stdout.
@@ -100,25 +101,46 @@ def answer(args, records):
 
 
 def serve(args):
+    import logging
+    import signal
+    import threading
     from bert4keras_ext.qa.generator import QAGenerator
     from bert4keras_ext.qa.reader import Reader
-    from bert4keras_ext.qa.server import QAService, make_server
+    from bert4keras_ext.qa.server import QAService, ServeLimits, make_server, shutdown_gracefully
+    logging.basicConfig(level=logging.INFO, format='%(message)s', stream=sys.stderr)
+    limits = ServeLimits(max_body_bytes=args.max_body_bytes, max_passage_chars=args.max_passage_chars,
+                         max_question_chars=args.max_question_chars, max_k=args.max_k, max_answers=args.max_answers,
+                         queue_size=args.queue_size, deadline=args.deadline, read_timeout=args.read_timeout)
     generator = QAGenerator.load(args.checkpoint)
     reader = Reader.load(args.reader) if (args.reader or _shipped_reader()) else None
-    server = make_server(QAService(generator, reader), args.host, args.port, args.max_batch, args.max_wait)
-    print('serving on http://%s:%d (POST /generate, POST /answer, GET /health); Ctrl-C stops'
-          % (args.host, args.port), file=sys.stderr)
+    server = make_server(QAService(generator, reader, limits=limits), args.host, args.port, args.max_batch,
+                         args.max_wait, warm=True)
+
+    def on_sigterm(signum, frame):  # stop accepting, finish the queued work, exit 0
+        threading.Thread(target=shutdown_gracefully, args=(server,), kwargs={'timeout': limits.deadline},
+                         daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    print('serving on http://%s:%d (POST /generate, POST /answer, GET /health/live, /health/ready, /metrics); '
+          'SIGTERM or Ctrl-C stops' % (args.host, server.server_address[1]), file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+    print('stopped', file=sys.stderr, flush=True)
+    return 0
 
 
 def _shipped_reader():
     from bert4keras_ext.qa.reader import shipped_reader_dir
     return shipped_reader_dir(required=False)
+
+
+def _serve_defaults():
+    from bert4keras_ext.qa.server import ServeLimits
+    return ServeLimits()
 
 
 def parser():
@@ -167,6 +189,22 @@ def parser():
     s.add_argument('--host', default='127.0.0.1', help='address to listen on (default: 127.0.0.1)')
     s.add_argument('--port', type=int, default=8000, help='port (default: 8000)')
     s.add_argument('--max_batch', type=int, default=16, help='requests per model call at most (default: 16)')
+    d = _serve_defaults()
+    s.add_argument('--max_body_bytes', type=int, default=d.max_body_bytes,
+                   help='request body size; larger bodies get 413 before they are read (default: %(default)s)')
+    s.add_argument('--max_passage_chars', type=int, default=d.max_passage_chars,
+                   help='characters per passage; longer get 400 (default: %(default)s)')
+    s.add_argument('--max_question_chars', type=int, default=d.max_question_chars,
+                   help='characters per question of /answer (default: %(default)s)')
+    s.add_argument('--max_k', type=int, default=d.max_k, help='generated pairs per passage, "k" (default: %(default)s)')
+    s.add_argument('--max_answers', type=int, default=d.max_answers,
+                   help='given answers per request of answer-aware /generate (default: %(default)s)')
+    s.add_argument('--queue_size', type=int, default=d.queue_size,
+                   help='requests waiting for the model; beyond, 503 with Retry-After at once (default: %(default)s)')
+    s.add_argument('--deadline', type=float, default=d.deadline,
+                   help='seconds a request may wait for its answer, then 504 (default: %(default)s)')
+    s.add_argument('--read_timeout', type=float, default=d.read_timeout,
+                   help='seconds a client has to send its request body, then 408 (default: %(default)s)')
     s.add_argument('--max_wait', type=float, default=0.02,
                    help='seconds a request waits for others to batch with (default: 0.02)')
     return p
