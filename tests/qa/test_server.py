@@ -326,3 +326,22 @@ def test_sigterm_finishes_queued_work_and_exits_0(generator_dir):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_hostile_benchmark_short_version(generator_dir, tmp_path):
+    """benchmarks/serve_hostile.py --short against the CLI server: it never dies, refuses in time with the right
+    codes, stays under the RSS bound, and every well-formed request is answered with its own record."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, os.path.join(root, 'benchmarks', 'serve_hostile.py'), '--short',
+                        '--checkpoint', generator_dir, '--output_dir', str(tmp_path)], capture_output=True,
+                       text=True, timeout=600, cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.load(open(tmp_path / 'results.json', encoding='utf-8'))
+    assert summary['server_alive'] and summary['sigterm_exit_code'] == 0 and summary['rss_ok']
+    assert summary['all_refusals_in_time'] and summary['all_codes_expected']
+    assert summary['well_formed_all_correct']
+    assert {c['case'].split(' (')[0] for c in summary['cases']} >= {'malformed JSON', 'oversized body',
+                                                                   'slow bodies', 'huge passage'}
