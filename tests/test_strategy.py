@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,7 +24,8 @@ def checks():
 
 
 @pytest.mark.parametrize('name', ['flooded_fn_b0', 'flooded_object_b0', 'flooded_object_ascent',
-                                  'flooded_object_b_between', 'flooding_model', 'theseus', 'mgs'])
+                                  'flooded_object_b_between', 'flooding_model', 'flooding_fit',
+                                  'gradient_penalty_fit', 'theseus', 'mgs'])
 def test_one_step_under_mirrored_equals_one_device(checks, name):
     row = checks[name]
     assert row['replicas'] == 2
@@ -38,3 +40,11 @@ def test_the_between_case_is_between(checks):
     row = checks['flood_level_between']
     low, high = sorted(row['halves'])
     assert low < row['b'] < (low + high) / 2
+
+
+def test_flooding_fit_ascends_on_both_and_the_penalty_acts(checks):
+    flood = checks['flooding_fit_ascent']['ascent']
+    assert flood[0] == flood[1] and max(flood[1]) > 0          # the same ascent steps, and some happen
+    plain = np.array(checks['no_penalty_fit_ascent']['kernel'])
+    penalised = np.array(checks['gradient_penalty_fit_ascent']['kernel'])
+    assert np.abs(plain - penalised).max() > 1e-3              # the penalty does change the weights
