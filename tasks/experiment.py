@@ -50,7 +50,11 @@ def parser(description, default_output):
                    help='TensorFlow op determinism: the same seed gives the same numbers on any machine of this '
                    'kind (slower; used for the recorded full runs)')
     p.add_argument('--strategy', default='default', choices=['default', 'mirrored', 'multiworker'],
-                   help='tf.distribute strategy (multiworker reads TF_CONFIG)')
+                   help='tf.distribute strategy: every model of the run is built and trained inside its scope '
+                   '(multiworker reads TF_CONFIG; only the chief writes the outputs)')
+    p.add_argument('--replicas', type=int, default=None,
+                   help='with --strategy mirrored on a machine without accelerators: split the CPU into this many '
+                   'logical devices (one replica each); default: one replica per accelerator, or 2 on a CPU')
     return p
 
 
@@ -58,7 +62,13 @@ def split_cpu(n):
     """Expose the CPU as ``n`` logical devices (call before TensorFlow touches a device): lets MirroredStrategy
     run replicas on a CPU-only machine, e.g. to check distributed code paths."""
     cpus = tf.config.list_physical_devices('CPU')
-    tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+    if tf.config.get_logical_device_configuration(cpus[0]) is not None and \
+            len(tf.config.get_logical_device_configuration(cpus[0])) == n:
+        return tf.config.list_logical_devices('CPU')
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError as exc:  # the devices were initialised already
+        raise SystemExit('cannot split the CPU into %d logical devices now (%s): start a new process' % (n, exc))
     return tf.config.list_logical_devices('CPU')
 
 
@@ -78,11 +88,31 @@ class Context:
     def __init__(self, args):
         self.args = args
         self.output_dir = args.output_dir
+        if args.strategy == 'mirrored' and not tf.config.list_physical_devices('GPU'):
+            split_cpu(getattr(args, 'replicas', None) or 2)
         self.strategy = make_strategy(args.strategy)
+        self._scope = None
+        if args.strategy != 'default':  # every model built from here on is distributed, and fit runs on replicas
+            self._scope = self.strategy.scope()
+            self._scope.__enter__()
         n = args.seeds if args.seeds is not None else (1 if args.quick else 3)
         self.seeds = [args.seed + i for i in range(n)]
         self.started = time.time()
         self.commit = package_commit()  # at the start: the code the run imported, whatever is committed later
+
+    def close(self):
+        """Leave the strategy's scope (the end of a run; a process running several tasks calls it between them)."""
+        if self._scope is not None:
+            self._scope.__exit__(None, None, None)
+            self._scope = None
+
+    @property
+    def is_chief(self):
+        """False on the non-chief workers of a multi-worker run, which do not write the outputs."""
+        resolver = getattr(self.strategy, 'cluster_resolver', None)
+        if resolver is None or not getattr(resolver, 'task_type', None):
+            return True
+        return resolver.task_type == 'chief' or (resolver.task_type == 'worker' and resolver.task_id == 0)
 
     def seed(self, seed):
         """Seed Python, numpy and TensorFlow for one run."""
@@ -195,6 +225,14 @@ class Report:
     def write(self):
         self.results['seconds'] = round(time.time() - self.ctx.started, 1)
         self.results['commit'] = getattr(self.ctx, 'commit', None) or package_commit()
+        strategy = getattr(self.ctx, 'strategy', None)
+        if strategy is not None:
+            self.results['strategy'] = {'name': self.ctx.args.strategy,
+                                        'replicas': int(strategy.num_replicas_in_sync),
+                                        'in_scope': bool(tf.distribute.has_strategy())}
+        if not getattr(self.ctx, 'is_chief', True):  # another worker of a multi-worker run writes them
+            self.ctx.close()
+            return None
         with open(self.ctx.path('results.json'), 'w', encoding='utf-8') as f:
             json.dump(self.results, f, indent=2, ensure_ascii=False, default=_jsonable)
         md = ['## ' + self.title, '',
@@ -205,6 +243,8 @@ class Report:
         with open(self.ctx.path('summary.md'), 'w', encoding='utf-8') as f:
             f.write('\n'.join(md))
         print('\n'.join(md))
+        if hasattr(self.ctx, 'close'):
+            self.ctx.close()  # the run is over: leave the strategy's scope
         return self.ctx.path('summary.md')
 
 

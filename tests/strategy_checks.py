@@ -148,6 +148,44 @@ def check_mgs():
     report('mgs', weights, losses, start)
 
 
+def check_task_scope():
+    """``--strategy mirrored`` through the tasks' own start(): the models a task builds afterwards have mirrored
+    variables, one recipe fine-tuning epoch equals one device on the same global batches, and a whole task run
+    (flooding, tiny checkpoint) records 2 replicas inside the scope."""
+    import tempfile
+    from bert4keras_ext import classification as clf
+    from bert4keras_ext.checkpoints import make_tiny_checkpoint
+    from tasks import flooding
+    ckpt = make_tiny_checkpoint(tempfile.mkdtemp(), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=32, max_position_embeddings=32, seed=1)
+    paths = ['--config_path', ckpt + '/bert_config.json', '--checkpoint_path', ckpt + '/bert_model.ckpt',
+             '--dict_path', ckpt + '/vocab.txt']
+    ids = RNG.randint(5, 40, size=(16, 8)).astype('int32')
+    ids[:, 0] = 2
+    x, y = [ids, np.zeros_like(ids)], np.arange(16) % 2
+    weights, losses, kinds, start = [], [], [], None
+    for name in ('mirrored', 'default'):
+        args = experiment.parser('x', 'x').parse_args(['--strategy', name, '--output_dir', tempfile.mkdtemp()])
+        ctx = experiment.start(args)
+        tf.keras.utils.set_random_seed(0)
+        model, _ = clf.build_classifier(ckpt + '/bert_config.json', ckpt + '/bert_model.ckpt', 2, dropout=0.0)
+        kinds.append(type(model.trainable_weights[0]).__name__)
+        start = [w.numpy().copy() for w in model.trainable_weights]
+        history, _ = clf.fine_tune(model, tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), x, y,
+                                   epochs=1, batch_size=8, seed=0)
+        weights.append([w.numpy() for w in model.trainable_weights])
+        losses.append(float(history.history['loss'][-1]))
+        ctx.close()
+    report('task_fine_tune', weights, losses, start)
+    out = tempfile.mkdtemp()
+    flooding.main(['--quick', '--train_size', '32', '--epochs', '1', '--flood_levels', '0.3', '--maxlen', '16',
+                   '--strategy', 'mirrored', '--output_dir', out] + paths)
+    with open(out + '/results.json') as f:
+        run = json.load(f)
+    print(json.dumps({'check': 'task_scope', 'variable_types': kinds, 'strategy': run['strategy'],
+                      'in_scope_after': bool(tf.distribute.has_strategy())}), flush=True)
+
+
 if __name__ == '__main__':
-    for name in sys.argv[1:] or ['flooded', 'flooding_model', 'flooding_fit', 'theseus', 'mgs']:
+    for name in sys.argv[1:] or ['flooded', 'flooding_model', 'flooding_fit', 'theseus', 'mgs', 'task_scope']:
         globals()['check_' + name]()

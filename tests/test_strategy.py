@@ -25,7 +25,7 @@ def checks():
 
 @pytest.mark.parametrize('name', ['flooded_fn_b0', 'flooded_object_b0', 'flooded_object_ascent',
                                   'flooded_object_b_between', 'flooding_model', 'flooding_fit',
-                                  'gradient_penalty_fit', 'theseus', 'mgs'])
+                                  'gradient_penalty_fit', 'theseus', 'mgs', 'task_fine_tune'])
 def test_one_step_under_mirrored_equals_one_device(checks, name):
     row = checks[name]
     assert row['replicas'] == 2
@@ -48,3 +48,11 @@ def test_flooding_fit_ascends_on_both_and_the_penalty_acts(checks):
     plain = np.array(checks['no_penalty_fit_ascent']['kernel'])
     penalised = np.array(checks['gradient_penalty_fit_ascent']['kernel'])
     assert np.abs(plain - penalised).max() > 1e-3              # the penalty does change the weights
+
+
+def test_strategy_flag_puts_a_task_inside_the_scope(checks):
+    """`--strategy mirrored` built a strategy no task entered (plain ResourceVariables, has_strategy() False)."""
+    row = checks['task_scope']
+    assert row['variable_types'][0] == 'MirroredVariable' and row['variable_types'][1] != 'MirroredVariable'
+    assert row['strategy'] == {'name': 'mirrored', 'replicas': 2, 'in_scope': True}
+    assert row['in_scope_after'] is False              # the run left the scope when it wrote its report
