@@ -44,27 +44,27 @@ def plot_loss_curves(runs, seed):
 
 def main(argv=None):
     p = experiment.parser(__doc__, 'flooding')
-    p.add_argument('--train_size', type=int, default=None, help='training reviews (default 1000; quick 300)')
+    p.add_argument('--train_size', type=int, default=None, help='training reviews (default 1000; quick 120)')
     p.add_argument('--flood_levels', type=float, nargs='+', default=None,
                    help='grid for b, chosen on validation loss (default 0.02 0.05 0.1 0.2; quick 0.1 0.3)')
     p.add_argument('--gradient_penalty', type=float, default=0.01,
                    help='lambda of the explicit gradient-penalty arm')
     p.add_argument('--maxlen', type=int, default=64, help='tokens per review')
-    p.add_argument('--epochs', type=int, default=None, help='default 8; quick 5')
+    p.add_argument('--epochs', type=int, default=None, help='default 8; quick 3')
     p.add_argument('--weight_decay_arm', action='store_true',
                    help='add the W half of the grid: AdamW with the recipe\'s weight decay (never with --quick)')
     p.add_argument('--learning_rate', type=float, default=clf.RECIPE['learning_rate'],
                    help='peak learning rate (the recipe\'s; high enough for the small set to overfit)')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
-    n_train = args.train_size or (300 if args.quick else 1000)
-    epochs = args.epochs or (5 if args.quick else 8)
+    n_train = args.train_size or (120 if args.quick else 1000)
+    epochs = args.epochs or (3 if args.quick else 8)
     wds = (False, True) if args.weight_decay_arm and not args.quick else (False,)
     levels = args.flood_levels or ([0.1, 0.3] if args.quick else [0.02, 0.05, 0.1, 0.2])
-    n_test = 300 if args.quick else 3000
+    n_test = 150 if args.quick else 3000
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
-    # reviews the default BERT's pretraining never read: 1,000 validation, 3,000 test (100 / 300 with --quick)
+    # reviews the default BERT's pretraining never read: 1,000 validation, 3,000 test (50 / 150 with --quick)
     pool, valid, test = corpora.sentiment_benchmark_split(n_valid=n_test // 3, n_test=n_test, seed=args.seed)
     train = stratified_sample(pool, n_train, seed=args.seed)  # the pool is in corpus order (negatives first)
 

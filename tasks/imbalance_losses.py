@@ -70,20 +70,20 @@ def main(argv=None):
     p = experiment.parser(__doc__, 'imbalance_losses')
     p.add_argument('--ratios', type=int, nargs='+', default=None, help='negatives per positive (default 10 50; '
                                                                        'quick 10)')
-    p.add_argument('--majority', type=int, default=None, help='negatives in training (default 1200; quick 400)')
+    p.add_argument('--majority', type=int, default=None, help='negatives in training (default 1200; quick 100)')
     p.add_argument('--maxlen', type=int, default=64, help='tokens per review')
-    p.add_argument('--epochs', type=int, default=None, help='training epochs per loss (default 3; quick 2)')
+    p.add_argument('--epochs', type=int, default=None, help='training epochs per loss (default 3; quick 1)')
     p.add_argument('--losses', nargs='+', default=sorted(BINARY_LOSSES), choices=sorted(BINARY_LOSSES),
                    help='the losses to compare')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     ratios = args.ratios or ([10] if args.quick else [10, 50])
-    majority = args.majority or (400 if args.quick else 1200)
-    epochs = args.epochs or (2 if args.quick else 3)
-    n_eval = 300 if args.quick else 3000
+    majority = args.majority or (100 if args.quick else 1200)
+    epochs = args.epochs or (1 if args.quick else 3)
+    n_eval = 150 if args.quick else 3000
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
-    # reviews the default BERT's pretraining never read: validation 1,000 and test 3,000 (300 each with --quick)
+    # reviews the default BERT's pretraining never read: validation 1,000 and test 3,000 (150 each with --quick)
     pool, valid, test = corpora.sentiment_benchmark_split(n_valid=n_eval // 3 if not args.quick else n_eval,
                                                           n_test=n_eval, seed=args.seed)
     enc = {name: (clf.encode(tokenizer, [t for t, _ in part], args.maxlen), np.array([y for _, y in part]))

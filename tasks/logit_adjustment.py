@@ -26,16 +26,16 @@ def group_accuracy(y, pred, groups):
 
 def main(argv=None):
     p = experiment.parser(__doc__, 'logit_adjustment')
-    p.add_argument('--head', type=int, default=None, help='training examples of the most frequent tag (default 1000; quick 200)')
+    p.add_argument('--head', type=int, default=None, help='training examples of the most frequent tag (default 1000; quick 60)')
     p.add_argument('--ratio', type=float, default=100,
                    help='imbalance: training examples of the most / of the least frequent tag')
     p.add_argument('--maxlen', type=int, default=48, help='tokens per sentence window')
-    p.add_argument('--epochs', type=int, default=None, help='training epochs (default 3; quick 2)')
+    p.add_argument('--epochs', type=int, default=None, help='training epochs (default 3; quick 1)')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
-    head = args.head or (200 if args.quick else 1000)
-    epochs = args.epochs or (2 if args.quick else 3)
-    per_test = 20 if args.quick else 50
+    head = args.head or (60 if args.quick else 1000)
+    epochs = args.epochs or (1 if args.quick else 3)
+    per_test = 8 if args.quick else 50
     loss_taus = [] if args.quick else [0.5, 1.5, 2.0]
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)

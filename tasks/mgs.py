@@ -41,13 +41,13 @@ def timed_epochs(step_fn, epochs, evaluate):
 
 
 def classification(ctx, args, paths, tokenizer, report):
-    # test on reviews the default BERT's pretraining never read (3,000; 300 with --quick)
-    pool, _, test = corpora.sentiment_benchmark_split(n_valid=0, n_test=300 if args.quick else 3000, seed=args.seed)
+    # test on reviews the default BERT's pretraining never read (3,000; 150 with --quick)
+    pool, _, test = corpora.sentiment_benchmark_split(n_valid=0, n_test=150 if args.quick else 3000, seed=args.seed)
     texts, labels = imbalanced_subset([t for t, _ in pool], [y for _, y in pool], ratio=10, minority=1,
-                                      seed=args.seed, max_majority=300 if args.quick else 2000)
+                                      seed=args.seed, max_majority=100 if args.quick else 2000)
     x, y = clf.encode(tokenizer, texts, args.maxlen), np.array(labels)
     x_te, y_te = clf.encode(tokenizer, [t for t, _ in test], args.maxlen), np.array([y for _, y in test])
-    epochs = 2 if args.quick else 3
+    epochs = 1 if args.quick else 3
     rows, curves = {}, {}
     for seed in ctx.seeds:
         ctx.seed(seed)
@@ -94,8 +94,8 @@ def classification(ctx, args, paths, tokenizer, report):
 def sequences(ctx, args, paths, tokenizer, report):
     sents = [s for line in corpora.peoples_daily_text() for s in corpora.split_sentences(line)
              if 16 <= len(s) <= 60]
-    train, _, test = train_valid_test_split(sents, seed=args.seed, valid=0, test=100 if args.quick else 500)
-    train = train[:3000 if args.quick else 40000]
+    train, _, test = train_valid_test_split(sents, seed=args.seed, valid=0, test=30 if args.quick else 500)
+    train = train[:1000 if args.quick else 40000]
     end = tokenizer._token_end_id
     ids = [tokenizer.encode(s, maxlen=64)[0][1:] for s in train]  # LM over "sentence [SEP]"
     width = max(map(len, ids))
@@ -106,7 +106,7 @@ def sequences(ctx, args, paths, tokenizer, report):
     prefixes = [tokenizer.encode(s)[0][1:11] for s in test]
     config = dict(vocab_size=tokenizer._vocab_size, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
                   intermediate_size=512, hidden_act='gelu', max_position_embeddings=128)
-    steps = 200 if args.quick else 3000
+    steps = 40 if args.quick else 3000
     rows = {}
     for seed in ctx.seeds:
         ctx.seed(seed)
@@ -124,7 +124,7 @@ def sequences(ctx, args, paths, tokenizer, report):
                     metrics.non_termination_ratio(seqs, end, args.decode_len))
 
         task = continuation_loss(decoder, end)
-        n_updates = 20 if args.quick else 200
+        n_updates = 4 if args.quick else 200
         for method in ('MLE', 'MGS'):
             lm.set_weights(warm)
             lm.compile(tf.keras.optimizers.AdamW(1e-4), 'sparse_categorical_crossentropy')
@@ -152,7 +152,7 @@ def sequences(ctx, args, paths, tokenizer, report):
                   for m, rs in rows.items()],
                  note='2-layer hidden-128 LM, %d MLE pretraining steps, then %d updates of each method on batches '
                       'of 16; task loss of MGS = repetition + non-termination of the batch\'s continuations.'
-                      % (steps, 20 if args.quick else 200))
+                      % (steps, 4 if args.quick else 200))
     return [stats.claim_row('2a', '(b) repetition + non-termination, MLE - MGS', [r[0] + r[1] for r in rows['MLE']],
                             [r[0] + r[1] for r in rows['MGS']]),
             stats.claim_row('2b', '(b) seconds per update, MGS - MLE', [r[2] for r in rows['MGS']],

