@@ -36,11 +36,11 @@ def options():
     p.add_argument('--synthetic', type=int, default=None,
                    help='synthetic People\'s Daily training pairs (default 20000; quick 200)')
     p.add_argument('--steps', type=int, default=None,
-                   help='stage 1: generator training steps on CMRC2018 + synthetic pairs (default 6000; quick 60)')
+                   help='stage 1: generator training steps on CMRC2018 + synthetic pairs (default 6000; quick 12)')
     p.add_argument('--cmrc_steps', type=int, default=None,
                    help='stage 2: further generator steps on the CMRC2018 pairs only, so that questions take the '
                    'CMRC style rather than the synthetic cloze style (default 300, chosen on validation paragraphs by '
-                   'benchmarks/qa_tuning.py; quick 10)')
+                   'benchmarks/qa_tuning.py; quick 3)')
     p.add_argument('--cmrc_learning_rate', type=float, default=1e-4, help='learning rate of stage 2')
     p.add_argument('--init_generator', default=None, metavar='DIR',
                    help='skip stage 1: start stage 2 from this stage-1 generator (written by an earlier run of this '
@@ -89,7 +89,7 @@ def load_data(args):
     n_synthetic = args.synthetic if args.synthetic is not None else (200 if args.quick else 20000)
     synthetic = synthetic_peoples_daily(max_len=args.max_p_len - 2, limit=n_synthetic) if n_synthetic else []
     if args.quick:  # a smoke run: minutes, not a measurement
-        train, reader_train, reader_valid, held_paras = train[:300], reader_train[:100], reader_valid[:20], \
+        train, reader_train, reader_valid, held_paras = train[:300], reader_train[:32], reader_valid[:10], \
             held_paras[:6]
     return train, (reader_train, reader_valid), synthetic, held_paras
 
@@ -114,11 +114,11 @@ def train_generator(args, ctx, paths, train, synthetic, lengths, settings):
         steps, history = 'loaded from %s' % init, None
     else:
         transformer, train_model, tokenizer, tokens = qa_model.build(*paths)
-        steps = args.steps or (60 if args.quick else 6000)
+        steps = args.steps or (12 if args.quick else 6000)
         history = qa_model.train(train_model, tokenizer, train + synthetic, steps=steps, batch_size=args.batch_size,
                                  lengths=lengths, seed=args.seed, verbose=2)
         qa_model.save(transformer, ctx.path('generator_stage1'), tokens, settings)
-    cmrc_steps = args.cmrc_steps if args.cmrc_steps is not None else (10 if args.quick else 300)
+    cmrc_steps = args.cmrc_steps if args.cmrc_steps is not None else (3 if args.quick else 300)
     if cmrc_steps:
         history = qa_model.train(train_model, tokenizer, train, steps=cmrc_steps, batch_size=args.batch_size,
                                  learning_rate=args.cmrc_learning_rate, lengths=lengths, seed=args.seed + 1,
