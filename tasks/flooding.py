@@ -46,11 +46,11 @@ def main(argv=None):
     p = experiment.parser(__doc__, 'flooding')
     p.add_argument('--train_size', type=int, default=None, help='training reviews (default 1000; quick 120)')
     p.add_argument('--flood_levels', type=float, nargs='+', default=None,
-                   help='grid for b, chosen on validation loss (default 0.02 0.05 0.1 0.2; quick 0.1 0.3)')
+                   help='grid for b, chosen on validation loss (default 0.02 0.05 0.1 0.2; quick 0.3)')
     p.add_argument('--gradient_penalty', type=float, default=0.01,
                    help='lambda of the explicit gradient-penalty arm')
     p.add_argument('--maxlen', type=int, default=64, help='tokens per review')
-    p.add_argument('--epochs', type=int, default=None, help='default 8; quick 3')
+    p.add_argument('--epochs', type=int, default=None, help='default 8; quick 2')
     p.add_argument('--weight_decay_arm', action='store_true',
                    help='add the W half of the grid: AdamW with the recipe\'s weight decay (never with --quick)')
     p.add_argument('--learning_rate', type=float, default=clf.RECIPE['learning_rate'],
@@ -58,9 +58,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     n_train = args.train_size or (120 if args.quick else 1000)
-    epochs = args.epochs or (3 if args.quick else 8)
+    epochs = args.epochs or (2 if args.quick else 8)
     wds = (False, True) if args.weight_decay_arm and not args.quick else (False,)
-    levels = args.flood_levels or ([0.1, 0.3] if args.quick else [0.02, 0.05, 0.1, 0.2])
+    levels = args.flood_levels or ([0.3] if args.quick else [0.02, 0.05, 0.1, 0.2])
     n_test = 150 if args.quick else 3000
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)

@@ -104,6 +104,8 @@ def main(argv=None):
         claims_data['la'].append(sweep['loss'][1.0][-1])
         claims_data['loss_tau1'].append(sweep['loss'][1.0][-1])
         claims_data['loss_best'].append(sweep['loss'][best_tau][-1])
+        if args.quick:  # a smoke run: the claims' arms only (ERM, LA loss, post-hoc), not the baselines
+            continue
         add('class-weighted CE (1/p)', evaluate(fit(WeightedSoftmaxCrossEntropy.from_prior(prior)),
                                                 lambda z: z + np.log(prior)))
         rng = np.random.RandomState(seed)

@@ -31,6 +31,9 @@ def main(argv=None):
     p.add_argument('--output_dir', default=os.path.join('outputs', 'run_all'))
     p.add_argument('--full', action='store_true', help='run the full experiments instead of --quick (hours)')
     p.add_argument('--only', nargs='*', default=None, help='article numbers to run (default: all)')
+    p.add_argument('--jobs', type=int, default=2,
+                   help='tasks run at once (default 2: on 2 cores one task\'s single-threaded tracing overlaps the '
+                   'other\'s training); each task\'s output goes to <output_dir>/<task>/log.txt')
     args = p.parse_args(argv)
     os.makedirs(args.output_dir, exist_ok=True)
     start = time.time()
@@ -50,6 +53,7 @@ def main(argv=None):
                   '(several seeds, 95% intervals, a verdict per claim; see `docs/claims.md`).', '']
     parts += [_pretrain_summary(ckpt), '']
     failures = []
+    todo = []
     for article, module in TASKS:
         if args.only and article not in args.only:
             continue
@@ -58,14 +62,15 @@ def main(argv=None):
             continue
         out = os.path.join(args.output_dir, module.split('.')[-1])
         cmd = [sys.executable, '-m', module, '--output_dir', out] + ([] if args.full else ['--quick'])
-        print('\n=== article %s: %s' % (article, ' '.join(cmd[1:])), flush=True)
-        t = time.time()
-        rc = subprocess.call(cmd)
-        seconds = time.time() - t
+        todo.append((article, module, out, cmd))
+    results = run_jobs(todo, args.jobs)
+    for article, module, out, cmd in todo:
+        rc, seconds = results[module]
         summary = os.path.join(out, 'summary.md')
         if rc != 0 or not os.path.isfile(summary):
             failures.append(module)
-            parts += ['## Article %s: `%s` FAILED (exit code %d)' % (article, module, rc), '']
+            parts += ['## Article %s: `%s` FAILED (exit code %d; its output: %s)'
+                      % (article, module, rc, os.path.join(out, 'log.txt')), '']
             continue
         with open(summary, encoding='utf-8') as f:
             text = f.read()
@@ -81,6 +86,28 @@ def main(argv=None):
     if failures:
         print('failed: %s' % ', '.join(failures), file=sys.stderr)
         sys.exit(1)
+
+
+def run_jobs(todo, jobs):
+    """Run the commands ``todo`` ((article, module, out, cmd) each), ``jobs`` at a time, each writing its output to
+    ``out/log.txt``; prints a line as each starts and ends. Returns ``{module: (exit code, seconds)}``."""
+    pending, running, results = list(todo), {}, {}
+    while pending or running:
+        while pending and len(running) < max(1, jobs):
+            article, module, out, cmd = pending.pop(0)
+            os.makedirs(out, exist_ok=True)
+            log = open(os.path.join(out, 'log.txt'), 'w')
+            print('=== article %s: %s (log: %s)' % (article, ' '.join(cmd[1:]), log.name), flush=True)
+            running[module] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, time.time())
+        for module, (proc, log, started) in list(running.items()):
+            if proc.poll() is not None:
+                log.close()
+                results[module] = (proc.returncode, time.time() - started)
+                print('    %s: exit code %d after %.0f s' % (module, proc.returncode, results[module][1]),
+                      flush=True)
+                del running[module]
+        time.sleep(0.5)
+    return results
 
 
 def _pretrain_summary(ckpt):

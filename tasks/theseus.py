@@ -81,7 +81,7 @@ def main(argv=None):
     data = ((x_tr, y_tr), (x_va, y_va), (x_te, y_te))
     depth = load_model(config_path=config_path, checkpoint_path=checkpoint_path,
                        return_keras_model=False)[0].num_hidden_layers
-    sizes = [d for d in (depth // 2, depth // 4) if d >= 1]
+    sizes = [d for d in ((depth // 2,) if args.quick else (depth // 2, depth // 4)) if d >= 1]  # quick: N/2 only
     acc, speed, first_preds = {}, {}, {}
 
     def record(name, result, model=None):
