@@ -257,7 +257,9 @@ def fine_tune(model, loss, x, y, recipe=None, seed=0, validation_data=None, metr
     if validation_data is not None and r['restore_best']:
         keep = KeepBest(*validation_data, metric=metric)
         callbacks.append(keep)
-    if _is_bert_input(x):  # batches cut to their longest row: same outputs, less padding computed
+    distributed = tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1
+    if _is_bert_input(x) and not distributed:  # batches cut to their longest row: same outputs, less padding
+        # (under a multi-replica strategy the padded arrays go to fit: Keras splits each global batch evenly)
         data = LengthBatches(x, y, r['batch_size'], seed=seed, sample_weight=sample_weight)
         history = model.fit(data, epochs=r['epochs'], verbose=verbose, callbacks=callbacks)
     else:

@@ -72,14 +72,20 @@ def split_cpu(n):
     return tf.config.list_logical_devices('CPU')
 
 
+_STRATEGIES = {}
+
+
 def make_strategy(name):
+    """The process's one strategy of that kind: two MirroredStrategy objects in one process number their
+    collectives from the same start, and their all-reduces then collide ("Shape mismatch in the collective")."""
     if name == 'default':
         return tf.distribute.get_strategy()
-    if name == 'mirrored':
-        return tf.distribute.MirroredStrategy()
-    if name == 'multiworker':
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError('unknown strategy %r: use default, mirrored or multiworker' % name)
+    if name not in ('mirrored', 'multiworker'):
+        raise ValueError('unknown strategy %r: use default, mirrored or multiworker' % name)
+    if name not in _STRATEGIES:
+        _STRATEGIES[name] = (tf.distribute.MirroredStrategy() if name == 'mirrored'
+                             else tf.distribute.MultiWorkerMirroredStrategy())
+    return _STRATEGIES[name]
 
 
 class Context:

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tasks import experiment
 
 experiment.split_cpu(2)
-MIRRORED = tf.distribute.MirroredStrategy()
+MIRRORED = experiment.make_strategy('mirrored')  # the one the tasks' start() uses too
 ONE = tf.distribute.get_strategy()
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(16, 4)).astype('float32')
@@ -149,17 +149,14 @@ def check_mgs():
 
 
 def check_task_scope():
-    """``--strategy mirrored`` through the tasks' own start(): the models a task builds afterwards have mirrored
-    variables, one recipe fine-tuning epoch equals one device on the same global batches, and a whole task run
-    (flooding, tiny checkpoint) records 2 replicas inside the scope."""
+    """``--strategy mirrored`` through the tasks' own start(): the classifier a task builds afterwards has mirrored
+    variables and one epoch of it equals one device on the same global batches; a whole task run (flooding, tiny
+    checkpoint, the package's fine-tuning recipe, FloodingModel) trains and records 2 replicas inside the scope."""
     import tempfile
     from bert4keras_ext import classification as clf
     from bert4keras_ext.checkpoints import make_tiny_checkpoint
-    from tasks import flooding
     ckpt = make_tiny_checkpoint(tempfile.mkdtemp(), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                                 intermediate_size=32, max_position_embeddings=32, seed=1)
-    paths = ['--config_path', ckpt + '/bert_config.json', '--checkpoint_path', ckpt + '/bert_model.ckpt',
-             '--dict_path', ckpt + '/vocab.txt']
     ids = RNG.randint(5, 40, size=(16, 8)).astype('int32')
     ids[:, 0] = 2
     x, y = [ids, np.zeros_like(ids)], np.arange(16) % 2
@@ -171,12 +168,15 @@ def check_task_scope():
         model, _ = clf.build_classifier(ckpt + '/bert_config.json', ckpt + '/bert_model.ckpt', 2, dropout=0.0)
         kinds.append(type(model.trainable_weights[0]).__name__)
         start = [w.numpy().copy() for w in model.trainable_weights]
-        history, _ = clf.fine_tune(model, tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), x, y,
-                                   epochs=1, batch_size=8, seed=0)
+        model.compile(tf.keras.optimizers.SGD(0.5), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        history = model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)  # the same global batches
         weights.append([w.numpy() for w in model.trainable_weights])
         losses.append(float(history.history['loss'][-1]))
         ctx.close()
     report('task_fine_tune', weights, losses, start)
+    from tasks import flooding
+    paths = ['--config_path', ckpt + '/bert_config.json', '--checkpoint_path', ckpt + '/bert_model.ckpt',
+             '--dict_path', ckpt + '/vocab.txt']
     out = tempfile.mkdtemp()
     flooding.main(['--quick', '--train_size', '32', '--epochs', '1', '--flood_levels', '0.3', '--maxlen', '16',
                    '--strategy', 'mirrored', '--output_dir', out] + paths)

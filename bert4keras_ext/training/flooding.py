@@ -63,9 +63,12 @@ class FloodingMixin:
             else:
                 loss, y_pred = self._objective(x, y, sample_weight)
                 raw = loss
-            global_loss = _global_sum(loss)
             objective, ascent = loss, tf.constant(0.0)
             if self.flood_level is not None:
+                # The only collective besides the optimizer's: the gradient depends on its sign, which orders the two
+                # on every replica (an all-reduce the gradient does not depend on can be issued in another order on
+                # each replica, and the collectives then mismatch).
+                global_loss = _global_sum(loss)
                 b = flood_level(self.flood_level, self.optimizer.iterations)
                 sign = tf.where(global_loss < b, -1.0, 1.0)
                 ascent = tf.cast(sign < 0, tf.float32)
@@ -73,7 +76,9 @@ class FloodingMixin:
                 objective = sign * loss
         self.optimizer.minimize(objective, variables, tape=tape)
         self.ascent_tracker.update_state(ascent)
-        self.raw_loss_tracker.update_state(_global_sum(raw))  # the objective without penalty or flood
+        # the objective without penalty or flood: each replica's share times the replicas, averaged by the metric
+        # over replicas (as Keras logs its own loss), so that no extra collective is needed
+        self.raw_loss_tracker.update_state(raw * _replicas())
         logs = self.compute_metrics(x, y, y_pred, sample_weight)  # compiled metrics (and the loss tracker)
         logs.update({m.name: m.result() for m in (self.ascent_tracker, self.raw_loss_tracker)})
         return logs
@@ -118,6 +123,11 @@ def _global_sum_list(values):
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return values, 1.0
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, values), float(ctx.num_replicas_in_sync)
+
+
+def _replicas():
+    ctx = tf.distribute.get_replica_context()
+    return 1.0 if ctx is None else float(ctx.num_replicas_in_sync)
 
 
 def _global_sum(value):
