@@ -45,7 +45,7 @@ def checkpoint_args(directory):
 def run_flooding(tiny_dir, out, seed):
     from tasks import flooding
     paths = checkpoint_args(tiny_dir)
-    flooding.main(['--quick', '--train_size', '48', '--epochs', '2', '--flood_levels', '0.3', '--maxlen', '32',
+    flooding.main(['--quick', '--train_size', '24', '--epochs', '2', '--flood_levels', '0.3', '--maxlen', '16',
                    '--seed', str(seed),
                    '--output_dir', str(out)] + paths)
     results = json.load(open(os.path.join(str(out), 'results.json')))
