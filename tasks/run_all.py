@@ -32,9 +32,10 @@ def main(argv=None):
     p.add_argument('--output_dir', default=os.path.join('outputs', 'run_all'))
     p.add_argument('--full', action='store_true', help='run the full experiments instead of --quick (hours)')
     p.add_argument('--only', nargs='*', default=None, help='article numbers to run (default: all)')
-    p.add_argument('--jobs', type=int, default=2,
-                   help='tasks run at once (default 2: on 2 cores one task\'s single-threaded tracing overlaps the '
-                   'other\'s training); each task\'s output goes to <output_dir>/<task>/log.txt')
+    p.add_argument('--jobs', type=int, default=None,
+                   help='tasks run at once (default 2 for the quick runs: on 2 cores one task\'s single-threaded '
+                   'tracing overlaps the other\'s training; 1 with --full, whose timings must not share the cores); '
+                   'each task\'s output goes to <output_dir>/<task>/log.txt')
     args = p.parse_args(argv)
     os.makedirs(args.output_dir, exist_ok=True)
     start = time.time()
@@ -64,7 +65,7 @@ def main(argv=None):
         out = os.path.join(args.output_dir, module.split('.')[-1])
         cmd = [sys.executable, '-m', module, '--output_dir', out] + ([] if args.full else ['--quick'])
         todo.append((article, module, out, cmd))
-    results = run_jobs(todo, args.jobs)
+    results = run_jobs(todo, args.jobs or (1 if args.full else 2))
     for article, module, out, cmd in todo:
         rc, seconds = results[module]
         summary = os.path.join(out, 'summary.md')
