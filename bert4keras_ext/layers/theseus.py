@@ -149,20 +149,17 @@ class TheseusModel(tf.keras.Model):
         return moved + super().non_trainable_weights
 
     def get_config(self):
-        from tf_keras.src.engine import functional
-        config = functional.get_network_config(self, config={'name': self.name, 'trainable': self.trainable})
+        from bert4keras_ext.functional import network_config
+        config = network_config(self)
         config['frozen'] = list(self.frozen)
         return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from tf_keras.src.engine import functional
+        from bert4keras_ext.functional import from_network_config
         config = dict(config)
         frozen = config.pop('frozen', [])
-        inputs, outputs, layers = functional.reconstruct_from_config(config, custom_objects)
-        model = cls(inputs=inputs, outputs=outputs, name=config.get('name'), frozen=frozen)
-        functional.connect_ancillary_layers(model, layers)
-        return model
+        return from_network_config(cls, config, custom_objects, frozen=frozen)
 
 
 def build_theseus(predecessor, successor, head, rate=0.5, per_sample=False, seed=None):

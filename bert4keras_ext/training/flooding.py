@@ -89,8 +89,9 @@ class FloodingMixin:
 
     def get_config(self):
         from tf_keras.src.engine import functional
+        from bert4keras_ext.functional import network_config
         if isinstance(self, functional.Functional):  # the graph, which Functional omits for subclasses
-            config = functional.get_network_config(self, config={'name': self.name, 'trainable': self.trainable})
+            config = network_config(self)
         else:
             config = super().get_config()
         b = self.flood_level
@@ -104,17 +105,13 @@ class FloodingMixin:
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from tf_keras.src.engine import functional
+        from bert4keras_ext.functional import from_network_config
         config = dict(config)
         b = config.pop('flood_level', None)
         if isinstance(b, dict):
             b = tf.keras.optimizers.schedules.deserialize(b['schedule'], custom_objects=custom_objects)
         penalty = config.pop('gradient_penalty', 0.0)
-        inputs, outputs, layers = functional.reconstruct_from_config(config, custom_objects)
-        model = cls(inputs=inputs, outputs=outputs, name=config.get('name'), flood_level=b,
-                    gradient_penalty=penalty)
-        functional.connect_ancillary_layers(model, layers)
-        return model
+        return from_network_config(cls, config, custom_objects, flood_level=b, gradient_penalty=penalty)
 
 
 def _global_sum_list(values):
