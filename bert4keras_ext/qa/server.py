@@ -326,6 +326,7 @@ def make_server(service, host='127.0.0.1', port=8000, max_batch=16, max_wait=0.0
         # ---------------------------------------------------------------- plumbing
         def _send(self, code, obj, headers=None, content_type='application/json; charset=utf-8'):
             body = obj if isinstance(obj, bytes) else json.dumps(obj, ensure_ascii=False).encode('utf-8')
+            self._record(code)  # before the client can read the answer (and then ask /metrics)
             try:
                 self.send_response(code)
                 self.send_header('Content-Type', content_type)
@@ -349,16 +350,22 @@ def make_server(service, host='127.0.0.1', port=8000, max_batch=16, max_wait=0.0
             return self.path.split('?', 1)[0].rstrip('/') or '/'
 
         def _begin(self):
-            self._t0, self._status, self._bytes_in = time.time(), None, 0
+            self._t0, self._status, self._bytes_in, self._recorded = time.time(), None, 0, False
             with state['lock']:
                 state['in_flight'] += 1
             metrics.in_flight.inc()
 
-        def _end(self):
+        def _record(self, status):
+            """Count the request once, by route and status, with its latency."""
+            if getattr(self, '_recorded', True):
+                return
+            self._recorded = True
             route = self._route() if self._route() in ROUTES else 'other'
-            status = self._status if self._status is not None else 499  # 499: the client went away
             metrics.requests.labels(route, str(status)).inc()
             metrics.latency.labels(route).observe(time.time() - self._t0)
+
+        def _end(self):
+            self._record(499)  # no answer was sent: the client went away
             metrics.in_flight.dec()
             with state['lock']:
                 state['in_flight'] -= 1
