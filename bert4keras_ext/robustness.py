@@ -13,13 +13,31 @@ import tensorflow as tf
 def fgsm_embedding_accuracy(model, embedding, x, y, epsilons, loss_fn, batch_size=64):
     """``{eps: accuracy}`` under an FGSM step on the embedding matrix ``embedding`` (a ``tf.Variable``).
 
-    x: model inputs (array or list of arrays); y: integer labels (argmax of the logits is the prediction; a single
-    logit column is read as a sigmoid score with threshold 0).
+    Args:
+        model: a Keras model whose prediction is the argmax of its logits (a single logit column is read as a sigmoid
+            score with threshold 0).
+        embedding: the embedding matrix the step perturbs.
+        x: model inputs (array or list of arrays). y: integer labels (the attack ascends their loss).
+        epsilons: step sizes (0 gives the clean accuracy). loss_fn: ``loss_fn(y, logits)``.
+
+    Returns:
+        ``{eps: share of items predicted right}``.
+
+    Example:
+        >>> fgsm_embedding_accuracy(model, bert.get_layer('Embedding-Token').embeddings, x, y, [0, 0.01], loss)
     """
+    y = np.asarray(y)
+    return {eps: float(np.mean(pred == y))
+            for eps, pred in fgsm_embedding_predictions(model, embedding, x, y, epsilons, loss_fn, batch_size).items()}
+
+
+def fgsm_embedding_predictions(model, embedding, x, y, epsilons, loss_fn, batch_size=64):
+    """``{eps: predicted class per item}`` under the FGSM step of :func:`fgsm_embedding_accuracy` (same arguments):
+    per-item predictions, e.g. for a bootstrap over test items."""
     xs = x if isinstance(x, (list, tuple)) else [x]
     y = np.asarray(y)
     n = len(y)
-    correct = {float(e): 0 for e in epsilons}
+    preds = {float(e): np.zeros(n, dtype='int64') for e in epsilons}
     original = embedding.numpy()
     try:
         for start in range(0, n, batch_size):
@@ -32,12 +50,12 @@ def fgsm_embedding_accuracy(model, embedding, x, y, epsilons, loss_fn, batch_siz
             grad = tape.gradient(loss, embedding)
             grad = tf.convert_to_tensor(grad).numpy()
             direction = np.sign(grad)
-            for eps in correct:
+            for eps in preds:
                 embedding.assign(original + eps * direction)
                 logits = model(batch_in, training=False).numpy()
-                pred = (logits[:, 0] > 0).astype(int) if logits.shape[-1] == 1 else logits.argmax(-1)
-                correct[eps] += int(np.sum(pred == yb))
+                preds[eps][start:start + len(yb)] = ((logits[:, 0] > 0).astype(int) if logits.shape[-1] == 1
+                                                     else logits.argmax(-1))
                 embedding.assign(original)
     finally:
         embedding.assign(original)
-    return {eps: c / n for eps, c in correct.items()}
+    return preds

@@ -49,6 +49,8 @@ def parser(description, default_output):
     p.add_argument('--deterministic', action='store_true',
                    help='TensorFlow op determinism: the same seed gives the same numbers on any machine of this '
                    'kind (slower; used for the recorded full runs)')
+    p.add_argument('--dropout', type=float, default=0.1,
+                   help='dropout before each classifier head (the BERT checkpoint\'s own dropout is in its config)')
     p.add_argument('--strategy', default='default', choices=['default', 'mirrored', 'multiworker'],
                    help='tf.distribute strategy: every model of the run is built and trained inside its scope '
                    '(multiworker reads TF_CONFIG; only the chief writes the outputs)')
@@ -222,7 +224,8 @@ class Report:
 
     def figure(self, fig, name, caption):
         path = self.ctx.path(name)
-        fig.savefig(path, dpi=110, bbox_inches='tight')
+        if getattr(self.ctx, 'is_chief', True):  # the other workers of a multi-worker run write nothing
+            fig.savefig(path, dpi=110, bbox_inches='tight')
         import matplotlib.pyplot as plt
         plt.close(fig)
         self.sections.append('![%s](%s)\n\n*%s*' % (caption, name, caption))

@@ -4,36 +4,73 @@ The paper's grid: weight decay (W: AdamW vs Adam) x early stopping (E: the epoch
 vs the last epoch) x flooding (F: flood level b chosen on the validation set from a grid), plus the explicit
 gradient penalty of the article's analysis. Test accuracy and test loss; train/test loss curves with and without
 flooding (does the test loss show the paper's second descent?). Training follows the package recipe
-(classification.RECIPE: warm-up + linear decay, mean pooling) with weight decay 0 except in the W arm.
+(classification.RECIPE: warm-up + linear decay, mean pooling) with weight decay 0 except in the W arms.
+
+Every arm runs through tasks.runner: training and validation reviews redrawn per seed, the test reviews fixed; each
+arm yields two results, ``/last`` (the last epoch) and ``/early`` (the epoch with the lowest validation loss).
 
 The full run (defaults: 3 seeds, 1,000 training reviews, 8 epochs, b from 0.02 / 0.05 / 0.1 / 0.2, no W arm) takes
 about 50 minutes on 2 CPU cores; --weight_decay_arm adds the W half of the grid (about 35 minutes more).
 --quick is a smoke run of a few minutes.
 """
 import bert4keras_ext  # noqa: F401  (first: arranges tf-keras before TensorFlow is imported)
-import time
-
 import numpy as np
 import tensorflow as tf
+
 from bert4keras_ext import classification as clf
-from bert4keras_ext.data import corpora, stratified_sample
-from bert4keras_ext.training import EvaluateEachEpoch, FloodingModel
-from tasks import experiment, stats
+from bert4keras_ext.training import FloodingModel
+from tasks import classify, experiment, runner
+
+LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+METRICS = {'accuracy': classify.accuracy, 'loss': classify.cross_entropy}
 
 
-def plot_loss_curves(runs, seed):
-    """Train and test loss per epoch of one seed's runs without weight decay: no flooding, each flood level (dotted
-    lines at the levels), the gradient penalty."""
+def flooding_arm(paths, epochs, learning_rate, gradient_penalty=0.0, weight_decay=0.0, dropout=0.1):
+    """``run(data, seed, b=None)``: fine-tune with flood level ``b`` (None: no flooding); views ``last`` and
+    ``early`` (the epoch of lowest validation loss); the check: the flood is active (some steps ascend)."""
+    config_path, checkpoint_path, dict_path = paths
+
+    def run(data, seed, b=None):
+        model, _ = clf.build_classifier(config_path, checkpoint_path, 2, model_class=FloodingModel, dropout=dropout,
+                                        dict_path=dict_path, flood_level=b, gradient_penalty=gradient_penalty)
+        logits = classify.LogitsEachEpoch({'valid': data.valid[0], 'test': data.test})
+        h, _ = clf.fine_tune(model, LOSS, *data.train, seed=seed, epochs=epochs, learning_rate=learning_rate,
+                             weight_decay=weight_decay, callbacks=[logits])
+        y_valid = data.valid[1]
+        valid = [{k: fn(y_valid, z) for k, fn in METRICS.items()} for z in logits.logits['valid']]
+        best = int(np.argmin([v['loss'] for v in valid]))
+        extra = {'train_loss': h.history['raw_loss'], 'ascent_share': h.history['ascent'], 'valid_curve': valid,
+                 'best_epoch': best}
+        check = {}
+        if b is not None:
+            share = float(np.mean(h.history['ascent']))
+            check['flood_active'] = {'value': share, 'passed': share > 0,
+                                     'rule': 'share of training steps with loss below b (ascent) > 0'}
+        test = logits.logits['test']
+        return {'views': {
+            'last': {'predictions': classify.rounded(test[-1]), 'valid': valid[-1], 'check': check, 'extra': extra,
+                     'curve': test},
+            'early': {'predictions': classify.rounded(test[best]), 'valid': valid[best], 'check': check,
+                      'extra': {'epoch': best + 1}}}}
+    return run
+
+
+def plot_loss_curves(results, seed):
+    """Train and test loss per epoch of one seed's arms without weight decay (dotted lines: the chosen flood
+    levels)."""
     plt = experiment.plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for run in [r for r in runs if r['seed'] == seed and not r['W']]:
-        name = ('gradient penalty λ=%g' % run['gp'] if run['gp'] else
-                'no flooding' if run['b'] is None else 'flooding b=%g' % run['b'])
-        ep = np.arange(1, len(run['train_loss']) + 1)
-        line, = axes[0].plot(ep, run['train_loss'], marker='o', label=name)
-        axes[1].plot(ep, [t['loss'] for t in run['test']], marker='o', label=name, color=line.get_color())
-        if run['b'] is not None:
-            axes[0].axhline(run['b'], color=line.get_color(), linestyle=':', linewidth=1)
+    entry = next(s for s in results['seeds'] if s['seed'] == seed)['results']
+    for name, r in entry.items():
+        if not name.endswith('/last') or name.startswith('AdamW'):
+            continue
+        b = r['chosen'].get('b')
+        label = name[:-len('/last')] + (' b=%g' % b if b is not None else '')
+        ep = np.arange(1, len(r['extra']['train_loss']) + 1)
+        line, = axes[0].plot(ep, r['extra']['train_loss'], marker='o', label=label)
+        axes[1].plot(ep, [c['loss'] for c in r['curve']], marker='o', label=label, color=line.get_color())
+        if b is not None:
+            axes[0].axhline(b, color=line.get_color(), linestyle=':', linewidth=1)
     for ax, title in zip(axes, ('train loss (dotted: flood levels)', 'test loss')):
         ax.set_title(title)
         ax.set_xlabel('epoch')
@@ -51,6 +88,7 @@ def main(argv=None):
                    help='lambda of the explicit gradient-penalty arm')
     p.add_argument('--maxlen', type=int, default=64, help='tokens per review')
     p.add_argument('--epochs', type=int, default=None, help='default 8; quick 2')
+    p.add_argument('--test_size', type=int, default=None, help='test reviews (default 3000; quick 150)')
     p.add_argument('--weight_decay_arm', action='store_true',
                    help='add the W half of the grid: AdamW with the recipe\'s weight decay (never with --quick)')
     p.add_argument('--learning_rate', type=float, default=clf.RECIPE['learning_rate'],
@@ -59,93 +97,50 @@ def main(argv=None):
     ctx = experiment.start(args)
     n_train = args.train_size or (120 if args.quick else 1000)
     epochs = args.epochs or (2 if args.quick else 8)
-    wds = (False, True) if args.weight_decay_arm and not args.quick else (False,)
     levels = args.flood_levels or ([0.3] if args.quick else [0.02, 0.05, 0.1, 0.2])
-    n_test = 150 if args.quick else 3000
-    config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
-    tokenizer = clf.tokenizer_for(dict_path)
-    # reviews the default BERT's pretraining never read: 1,000 validation, 3,000 test (50 / 150 with --quick)
-    pool, valid, test = corpora.sentiment_benchmark_split(n_valid=n_test // 3, n_test=n_test, seed=args.seed)
-    train = stratified_sample(pool, n_train, seed=args.seed)  # the pool is in corpus order (negatives first)
+    n_test = args.test_size or (150 if args.quick else 3000)
+    paths = experiment.bert_paths(args)
+    tokenizer = clf.tokenizer_for(paths[2])
 
-    def enc(part):
-        return clf.encode(tokenizer, [t for t, _ in part], args.maxlen), np.array([y for _, y in part])
+    def data(seed):
+        train, valid, test = classify.sentiment_sets(n_train, n_test // 3, n_test, seed, base_seed=args.seed)
+        x_test, y_test = classify.encode_pairs(tokenizer, test, args.maxlen)
+        return runner.Split(classify.encode_pairs(tokenizer, train, args.maxlen),
+                            classify.encode_pairs(tokenizer, valid, args.maxlen), x_test, y_test,
+                            info={'train': len(train), 'valid': len(valid), 'test': len(test)})
 
-    data = {'train': enc(train), 'valid': enc(valid), 'test': enc(test)}
-    loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    runs = []
-    for seed in ctx.seeds:
-        for wd in wds:
-            for b, gp in [(None, 0.0)] + [(level, 0.0) for level in levels] + [(None, args.gradient_penalty)]:
-                if gp and wd:
-                    continue
-                ctx.seed(seed)
-                started = time.perf_counter()
-                model, _ = clf.build_classifier(config_path, checkpoint_path, 2, model_class=FloodingModel,
-                                                dict_path=dict_path, flood_level=b, gradient_penalty=gp)
-                monitor = EvaluateEachEpoch({k: data[k] for k in ('valid', 'test')})
-                h, _ = clf.fine_tune(model, loss, *data['train'], seed=seed, epochs=epochs,
-                                     learning_rate=args.learning_rate,
-                                     weight_decay=clf.RECIPE['weight_decay'] if wd else 0.0, callbacks=[monitor],
-                                     metrics=['accuracy'])
-                best = monitor.best_epoch('valid')
-                run = {'seed': seed, 'W': wd, 'b': b, 'gp': gp, 'train_loss': h.history['raw_loss'],
-                       'ascent': h.history['ascent'], 'valid': monitor.history['valid'],
-                       'test': monitor.history['test'], 'best_epoch': best}
-                runs.append(run)
-                run['seconds'] = time.perf_counter() - started
-                print('seed %d W=%d b=%s gp=%s: train loss %s; test acc last %.4f, at best valid epoch %d %.4f (%.0f s)'
-                      % (seed, wd, b, gp, ' '.join('%.3f' % v for v in run['train_loss']),
-                         run['test'][-1]['accuracy'], best, run['test'][best]['accuracy'], run['seconds']), flush=True)
+    flood_grid = [{'b': b} for b in levels]
 
-    def pick(seed, wd, early, flooded, gp=False):
-        """Test metrics of one grid cell; flooded cells use the b with the best validation loss."""
-        cands = [r for r in runs if r['seed'] == seed and r['W'] == wd and bool(r['gp']) == gp
-                 and (r['b'] is not None) == flooded]
-        ep = (lambda r: r['best_epoch']) if early else (lambda r: -1)
-        r = min(cands, key=lambda r: r['valid'][ep(r)]['loss'])
-        return r['test'][ep(r)], r['b']
+    def train(**kwargs):
+        return flooding_arm(paths, epochs, args.learning_rate, dropout=args.dropout, **kwargs)
 
-    rows = []
-    for wd in wds:
-        for early in (False, True):
-            for flooded in (False, True):
-                cells = [pick(s, wd, early, flooded) for s in ctx.seeds]
-                rows.append(['✓' if wd else '', '✓' if early else '', '✓' if flooded else '',
-                             experiment.fmt_mean_std([c[0]['accuracy'] for c in cells]),
-                             experiment.fmt_mean_std([c[0]['loss'] for c in cells], scale=1, digits=3),
-                             ', '.join(str(c[1]) for c in cells) if flooded else ''])
-    for early in (False, True):
-        cells = [pick(s, False, early, False, gp=True) for s in ctx.seeds]
-        rows.append(['', '✓' if early else '', 'GP λ=%g' % args.gradient_penalty,
-                     experiment.fmt_mean_std([c[0]['accuracy'] for c in cells]),
-                     experiment.fmt_mean_std([c[0]['loss'] for c in cells], scale=1, digits=3), ''])
+    arms = [runner.Arm('none', train()),
+            runner.Arm('flooded', train(), flood_grid, ('loss', 'min')),
+            runner.Arm('gradient penalty', train(gradient_penalty=args.gradient_penalty))]
+    if args.weight_decay_arm and not args.quick:
+        wd = clf.RECIPE['weight_decay']
+        arms += [runner.Arm('AdamW', train(weight_decay=wd)),
+                 runner.Arm('AdamW flooded', train(weight_decay=wd), flood_grid, ('loss', 'min'))]
     claims = []
-    for early in (False, True):
-        none = [pick(s, False, early, False)[0] for s in ctx.seeds]
-        flood = [pick(s, False, early, True)[0] for s in ctx.seeds]
-        gp = [pick(s, False, early, False, gp=True)[0] for s in ctx.seeds]
-        when = 'best-validation epoch' if early else 'last epoch'
+    for view, when in (('last', 'last epoch'), ('early', 'best-validation epoch')):
         claims += [
-            stats.claim_row('6a', 'test loss, none - flooded (%s)' % when, [c['loss'] for c in none],
-                            [c['loss'] for c in flood], scale=1.0, unit=''),
-            stats.claim_row('6b', 'test accuracy, flooded - none (%s); holds above -1 point' % when,
-                            [c['accuracy'] for c in flood], [c['accuracy'] for c in none], threshold=-0.01),
-            stats.claim_row('6c', 'test accuracy, gradient penalty - flooded (%s)' % when,
-                            [c['accuracy'] for c in gp], [c['accuracy'] for c in flood], judge=False)]
-    report = experiment.Report(ctx, 'Article 6: flooding on small-data sentiment classification')
-    report.add('runs', runs)
-    report.add('claims', claims)
-    report.table('%d training reviews, %d epochs; test %d reviews' % (n_train, epochs, len(test)),
-                 ['W (AdamW)', 'E (early stop)', 'F (flooding)', 'test acc (%)', 'test loss', 'b chosen'], rows,
-                 note='mean ± std over %d seed(s); b from %s by validation loss.%s'
-                      % (len(ctx.seeds), levels, '' if len(wds) == 2 else ' AdamW (W) arm not run.'))
-    report.table('Claims (docs/claims.md), decided by the paired 95%% interval over %d seed(s)' % len(ctx.seeds),
-                 stats.CLAIM_COLUMNS, claims)
-    fig = plot_loss_curves(runs, ctx.seeds[0])
-    report.figure(fig, 'loss_curves.png', 'Train and test loss per epoch: no flooding, each flood level b, the '
-                  'gradient penalty (seed %d, no W)' % ctx.seeds[0])
-    report.write()
+            runner.Claim('6a', 'test loss, none - flooded (%s)' % when, 'loss', 'none/' + view, 'flooded/' + view,
+                         scale=1.0, unit=''),
+            runner.Claim('6b', 'test accuracy, flooded - none (%s); holds above -1 point' % when, 'accuracy',
+                         'flooded/' + view, 'none/' + view, threshold=-0.01),
+            runner.Claim('6c', 'test accuracy, gradient penalty - flooded (%s)' % when, 'accuracy',
+                         'gradient penalty/' + view, 'flooded/' + view, judge=False)]
+
+    def tables(report, results):
+        fig = plot_loss_curves(results, ctx.seeds[0])
+        report.figure(fig, 'loss_curves.png', 'Train and test loss per epoch: no flooding, flooding at the chosen '
+                      'b, the gradient penalty (seed %d, no W)' % ctx.seeds[0])
+
+    return runner.run(ctx, 'Article 6: flooding on small-data sentiment classification', data, arms, METRICS,
+                      claims, tables=tables,
+                      config={'train_size': n_train, 'epochs': epochs, 'flood_levels': levels, 'test_size': n_test,
+                              'gradient_penalty': args.gradient_penalty, 'learning_rate': args.learning_rate,
+                              'weight_decay_arm': bool(args.weight_decay_arm and not args.quick)})
 
 
 if __name__ == '__main__':

@@ -1,10 +1,12 @@
 """Article 8 (kexue.fm/archives/7708): re-weighting vs modified losses on imbalanced binary sentiment.
 
-Positives are made the minority (1:10 and 1:50; --quick: 1:10 only) in training; valid and test keep the natural balance. Every loss of
-bert4keras_ext.losses.imbalance fine-tunes the same BERT; "threshold" is plain CE with the decision threshold
-chosen on the validation set (the "adjust the result" baseline; it re-uses the CE model's scores). Metrics:
-minority-class F1, balanced accuracy, AUC. Every loss trains with the package recipe (classification.RECIPE: AdamW,
-warm-up + linear decay, mean pooling), last epoch.
+Positives are made the minority (1:10 and 1:50; --quick: 1:10 only) in training; valid and test keep the natural
+balance. Every loss of bert4keras_ext.losses.imbalance fine-tunes the same BERT; "threshold" is plain CE with the
+decision threshold chosen on the validation set (the "adjust the result" baseline; it re-uses the CE model's
+scores). Metrics: minority-class F1, balanced accuracy, AUC. Every loss trains with the package recipe
+(classification.RECIPE: AdamW, warm-up + linear decay, mean pooling), last epoch. Through tasks.runner: the test
+reviews are fixed, the imbalanced training set and the validation reviews are redrawn per seed; claim 8c (every
+loss against CE at one ratio) is one family, decided with Holm's correction.
 
 The full run (defaults: 3 seeds, 1,200 negatives, ratios 1:10 and 1:50, 3 epochs, 8 losses) takes about 50 minutes
 on 2 CPU cores; --quick is a smoke run of a few minutes.
@@ -13,9 +15,14 @@ import numpy as np
 
 import bert4keras_ext  # noqa: F401
 from bert4keras_ext import classification as clf, metrics
-from tasks import experiment, stats
-from bert4keras_ext.data import corpora, imbalanced_subset
+from bert4keras_ext.data import imbalanced_subset
 from bert4keras_ext.losses import BINARY_LOSSES, plot_gradient_weights
+from tasks import classify, experiment, runner
+
+METRICS = {'f1': lambda y, p: metrics.binary_f1(np.asarray(y), np.asarray(p['pred'])),
+           'bacc': lambda y, p: metrics.balanced_accuracy(np.asarray(y), np.asarray(p['pred'])),
+           'auc': lambda y, p: metrics.roc_auc(np.asarray(y), np.asarray(p['score']))}
+COMPARED = ('weighted_ce', 'focal', 'ghm', 'logit_adjusted', 'soft_f1', 'threshold')
 
 
 def make_loss(name, positive_rate):
@@ -26,32 +33,24 @@ def make_loss(name, positive_rate):
     return BINARY_LOSSES[name]()
 
 
-def claim_rows(ratio, rows, y_test=None, first_preds=None):
-    """Claims 8a-8c at one imbalance ratio: paired differences over seeds against cross-entropy; with the first
-    seed's test predictions (``first_preds[name]``) each row also gets that seed's bootstrap interval over items."""
-    def f1(name):
-        return [r['f1'] for r in rows[name]]
-
-    def row(claim, text, better, worse):
-        items = None
-        if first_preds is not None:
-            items = (metrics.binary_f1, y_test, first_preds[better], first_preds[worse])
-        return stats.claim_row(claim, text, f1(better), f1(worse), items=items)
-
+def claims_at(ratio, names):
+    """Claims 8a-8c at one ratio (only those whose arms run)."""
+    arm = lambda name: '1:%d %s' % (ratio, name)  # noqa: E731
     out = []
-    if 'f1_weighted_ce' in rows and 'cross_entropy' in rows:
-        out.append(row('8a', '1:%d minority F1, F1-weighted CE - CE' % ratio, 'f1_weighted_ce', 'cross_entropy'))
-    if 'smooth_accuracy' in rows and 'cross_entropy' in rows:
-        out.append(row('8b', '1:%d minority F1, CE - smooth accuracy' % ratio, 'cross_entropy', 'smooth_accuracy'))
-    for name in ('weighted_ce', 'focal', 'ghm', 'logit_adjusted', 'soft_f1', 'threshold'):
-        if name in rows and 'cross_entropy' in rows:
-            out.append(row('8c', '1:%d minority F1, %s - CE' % (ratio, name), name, 'cross_entropy'))
+    if 'f1_weighted_ce' in names:
+        out.append(runner.Claim('8a', '1:%d minority F1, F1-weighted CE - CE' % ratio, 'f1', arm('f1_weighted_ce'),
+                                arm('cross_entropy')))
+    if 'smooth_accuracy' in names:
+        out.append(runner.Claim('8b', '1:%d minority F1, CE - smooth accuracy' % ratio, 'f1', arm('cross_entropy'),
+                                arm('smooth_accuracy')))
+    out += [runner.Claim('8c', '1:%d minority F1, %s - CE' % (ratio, name), 'f1', arm(name), arm('cross_entropy'),
+                         family='8c 1:%d' % ratio) for name in COMPARED if name in names]
     return out
 
 
 def plot_f1_per_loss(results):
-    """Bars of minority-class F1 per loss (mean over seeds, with the seeds' std), one panel per ratio;
-    ``results`` maps '1:r' to ``{'runs': {loss: [{'f1': ...}, ...]}}`` (the run's ``results`` entry)."""
+    """Bars of minority-class F1 per loss (mean over seeds, with the seeds' std), one panel per ratio; ``results``
+    maps '1:r' to ``{'runs': {loss: [{'f1': ...}, ...]}}``."""
     plt = experiment.plt()
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 3.8), squeeze=False)
     for ax, (ratio, entry) in zip(axes[0], results.items()):
@@ -73,6 +72,7 @@ def main(argv=None):
     p.add_argument('--majority', type=int, default=None, help='negatives in training (default 1200; quick 100)')
     p.add_argument('--maxlen', type=int, default=64, help='tokens per review')
     p.add_argument('--epochs', type=int, default=None, help='training epochs per loss (default 3; quick 1)')
+    p.add_argument('--test_size', type=int, default=None, help='test reviews (default 3000; quick 150)')
     p.add_argument('--losses', nargs='+', default=sorted(BINARY_LOSSES), choices=sorted(BINARY_LOSSES),
                    help='the losses to compare')
     args = p.parse_args(argv)
@@ -80,72 +80,64 @@ def main(argv=None):
     ratios = args.ratios or ([10] if args.quick else [10, 50])
     majority = args.majority or (100 if args.quick else 1200)
     epochs = args.epochs or (1 if args.quick else 3)
-    n_eval = 150 if args.quick else 3000
+    n_test = args.test_size or (150 if args.quick else 3000)
+    n_valid = n_test if args.quick else n_test // 3
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(dict_path)
-    # reviews the default BERT's pretraining never read: validation 1,000 and test 3,000 (150 each with --quick)
-    pool, valid, test = corpora.sentiment_benchmark_split(n_valid=n_eval // 3 if not args.quick else n_eval,
-                                                          n_test=n_eval, seed=args.seed)
-    enc = {name: (clf.encode(tokenizer, [t for t, _ in part], args.maxlen), np.array([y for _, y in part]))
-           for name, part in (('valid', valid), ('test', test))}
 
-    def fit_scores(name, rate, x_train, y_train, epochs, seed):
-        """Fine-tune with loss ``name``; the logits on valid and test."""
-        ctx.seed(seed)
-        model, _ = clf.build_classifier(config_path, checkpoint_path, 1, dict_path=dict_path)
-        clf.fine_tune(model, make_loss(name, rate), x_train, y_train, seed=seed, epochs=epochs)
-        return (clf.predict_logits(model, enc['valid'][0]).ravel(),
-                clf.predict_logits(model, enc['test'][0]).ravel())
+    def data(seed):
+        pool, valid, test = classify.sentiment_sets(0, n_valid, n_test, seed, base_seed=args.seed)
+        train = {}
+        for ratio in ratios:
+            texts, labels = imbalanced_subset([t for t, _ in pool], [y for _, y in pool], ratio=ratio, minority=1,
+                                              seed=seed, max_majority=majority)
+            train[ratio] = (clf.encode(tokenizer, texts, args.maxlen), np.array(labels, 'float32'))
+        x_test, y_test = classify.encode_pairs(tokenizer, test, args.maxlen)
+        return runner.Split(train, classify.encode_pairs(tokenizer, valid, args.maxlen), x_test, y_test,
+                            info={'train': {'1:%d' % r: len(train[r][1]) for r in ratios}, 'valid': len(valid),
+                                  'test': len(test)})
 
-    report = experiment.Report(ctx, 'Article 8: imbalance losses on binary sentiment')
-    results, claims = {}, []
-    for ratio in ratios:
-        texts, labels = imbalanced_subset([t for t, _ in pool], [y for _, y in pool], ratio=ratio, minority=1,
-                                          seed=args.seed, max_majority=majority)
-        x_train, y_train = clf.encode(tokenizer, texts, args.maxlen), np.array(labels, 'float32')
-        rate = float(np.mean(y_train))
-        rows, first_preds = {}, {}
-        ce_scores = {}
-        for name in list(args.losses) + ['threshold']:
-            runs = []
-            for seed in ctx.seeds:
-                if name == 'threshold':  # the CE model of this seed, with the threshold chosen on valid
-                    if seed not in ce_scores:
-                        ce_scores[seed] = fit_scores('cross_entropy', rate, x_train, y_train, epochs, seed)
-                    s_valid, s_test = ce_scores[seed]
-                    threshold = metrics.best_threshold(enc['valid'][1], s_valid)
-                else:
-                    s_valid, s_test = fit_scores(name, rate, x_train, y_train, epochs, seed)
-                    if name == 'cross_entropy':
-                        ce_scores[seed] = (s_valid, s_test)
-                    threshold = 0.0  # logit_adjusted too: the LA rule for balanced error is the unadjusted logit
-                pred = (s_test > threshold).astype(int)
-                y_test = enc['test'][1]
-                first_preds.setdefault(name, pred)  # the first seed's (bootstrap over test items)
-                runs.append({'f1': metrics.binary_f1(y_test, pred), 'bacc': metrics.balanced_accuracy(y_test, pred),
-                             'auc': metrics.roc_auc(y_test, s_test), 'threshold': threshold})
-                print('ratio 1:%d %-16s seed %d: %s' % (ratio, name, seed, runs[-1]), flush=True)
-            rows[name] = runs
-        results['1:%d' % ratio] = {'positive_rate': rate, 'train_size': len(labels), 'runs': rows}
-        table = [[name] + [experiment.fmt_mean_std([r[k] for r in runs]) for k in ('f1', 'bacc', 'auc')]
-                 for name, runs in rows.items()]
-        table.sort(key=lambda r: -float(r[1].split()[0]))
-        report.table('Training positives:negatives = 1:%d (%d training reviews; test %d, balanced)'
-                     % (ratio, len(labels), len(enc['test'][1])),
-                     ['loss', 'minority F1 (%)', 'balanced acc (%)', 'AUC (%)'], table,
-                     note='mean ± std over %d seed(s); CE baseline row: `cross_entropy`.' % len(ctx.seeds))
-        claims += claim_rows(ratio, rows, enc['test'][1], first_preds)
-    report.table('Claims (docs/claims.md), decided by the paired 95%% interval over %d seed(s)' % len(ctx.seeds),
-                 stats.CLAIM_COLUMNS, claims)
-    report.add('claims', claims)
-    report.add('results', results)
+    cache = {}
 
-    fig = plot_f1_per_loss(results)
-    report.figure(fig, 'f1_per_loss.png', 'Minority-class F1 per loss (test set, natural balance)')
-    curves = {n: make_loss(n, 0.1) for n in BINARY_LOSSES if n != 'cross_entropy'}
-    fig = plot_gradient_weights(curves)
-    report.figure(fig, 'gradient_weights.png', 'Per-sample gradient weight relative to cross-entropy (autodiff)')
-    report.write()
+    def scores(data, seed, ratio, name):
+        if (seed, ratio, name) not in cache:
+            x, y = data.train[ratio]
+            model, _ = clf.build_classifier(config_path, checkpoint_path, 1, dict_path=dict_path, dropout=args.dropout)
+            clf.fine_tune(model, make_loss(name, float(np.mean(y))), x, y, seed=seed, epochs=epochs)
+            cache[(seed, ratio, name)] = (clf.predict_logits(model, data.valid[0]).ravel(),
+                                          clf.predict_logits(model, data.test).ravel())
+        return cache[(seed, ratio, name)]
+
+    def loss_arm(ratio, name):
+        def run(data, seed):
+            if name == 'threshold':  # the CE model of this seed, its threshold chosen on validation
+                s_valid, s_test = scores(data, seed, ratio, 'cross_entropy')
+                threshold = float(metrics.best_threshold(data.valid[1], s_valid))
+            else:
+                s_valid, s_test = scores(data, seed, ratio, name)
+                threshold = 0.0  # logit_adjusted too: the LA rule for balanced error is the unadjusted logit
+            return {'predictions': {'score': classify.rounded(s_test), 'pred': (s_test > threshold).astype(int)},
+                    'valid': {'f1': metrics.binary_f1(data.valid[1], (s_valid > threshold).astype(int))},
+                    'chosen': {'threshold': threshold} if name == 'threshold' else {}}
+        return run
+
+    names = list(args.losses) + ['threshold']
+    arms = [runner.Arm('1:%d %s' % (ratio, name), loss_arm(ratio, name)) for ratio in ratios for name in names]
+    claims = [c for ratio in ratios for c in claims_at(ratio, names)]
+
+    def tables(report, results):
+        per_ratio = {'1:%d' % r: {'runs': {n: [{'f1': v} for v in runner.metric_values(results, '1:%d %s' % (r, n),
+                                                                                         'f1')] for n in names}}
+                     for r in ratios}
+        report.figure(plot_f1_per_loss(per_ratio), 'f1_per_loss.png',
+                      'Minority-class F1 per loss (test set, natural balance)')
+        curves = {n: make_loss(n, 0.1) for n in BINARY_LOSSES if n != 'cross_entropy'}
+        report.figure(plot_gradient_weights(curves), 'gradient_weights.png',
+                      'Per-sample gradient weight relative to cross-entropy (autodiff)')
+
+    return runner.run(ctx, 'Article 8: imbalance losses on binary sentiment', data, arms, METRICS, claims,
+                      tables=tables, config={'ratios': ratios, 'majority': majority, 'epochs': epochs,
+                                             'test_size': n_test, 'valid_size': n_valid, 'losses': names})
 
 
 if __name__ == '__main__':

@@ -10,7 +10,8 @@ then continue with AdamW at 1e-4.
 
 The full run (defaults: 3 seeds; (a) 2,000 negatives + 200 positives, 3 epochs per arm; (b) 3,000 LM steps, 200
 updates per arm) takes about an hour on 2 CPU cores (69 minutes measured with another full run sharing the cores);
---quick is a smoke run of a few minutes.
+--quick is a smoke run of a few minutes. Through tasks.runner: the test sets are fixed, the training sets redrawn
+per seed; MLE and MGS of a seed continue from the same warm start.
 """
 import bert4keras_ext  # noqa: F401
 import time
@@ -19,115 +20,88 @@ import numpy as np
 import tensorflow as tf
 
 from bert4keras_ext import classification as clf, metrics
-from tasks import experiment, stats
 from bert4keras_ext.models import build_model
-from bert4keras_ext.data import corpora, imbalanced_subset, train_valid_test_split
+from bert4keras_ext.data import imbalanced_subset, train_valid_test_split
+from bert4keras_ext.data import corpora
 from bert4keras_ext.decoding import Decoder
 from bert4keras_ext.training import MGSTrainer
 from bert4keras_ext.training.task_losses import continuation_loss, macro_f1_loss
+from tasks import classify, experiment, runner
 
 CE = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+METRICS_A = {'macro_f1': lambda y, p: metrics.macro_f1(np.asarray(y), np.asarray(p))}
+METRICS_B = {'task_loss': lambda y, p: float(np.mean(p['repetition']) + 1 - np.mean(p['ended'])),
+             'repetition': lambda y, p: float(np.mean(p['repetition'])),
+             'non_termination': lambda y, p: float(1 - np.mean(p['ended'])),
+             'length': lambda y, p: float(np.mean(p['length']))}
 
 
-def timed_epochs(step_fn, epochs, evaluate):
-    """Run ``step_fn()`` (one epoch) ``epochs`` times; returns [(seconds so far, metric)] incl. the start."""
-    curve, spent = [(0.0, evaluate())], 0.0
-    for _ in range(epochs):
-        t = time.perf_counter()
-        n_updates = step_fn()
-        spent += time.perf_counter() - t
-        curve.append((spent, evaluate()))
-    return curve, spent / max(n_updates * epochs, 1)
+def classification_arms(args, paths, epochs):
+    """(a): MLE and MGS from one warm start per seed; predictions: test classes after the last epoch, ``curve``:
+    after every epoch (with the seconds spent in ``extra``)."""
+    warm = {}
 
+    def start(data, seed):
+        if seed not in warm:
+            model, _ = clf.build_classifier(*paths[:2], 2, dict_path=paths[2], dropout=args.dropout)
+            clf.fine_tune(model, CE, *data.train['a'], seed=seed, epochs=1)  # the recipe, one epoch
+            warm[seed] = (model, model.get_weights())
+        model, weights = warm[seed]
+        model.set_weights(weights)
+        model.compile(tf.keras.optimizers.AdamW(1e-4), CE)
+        return model
 
-def classification(ctx, args, paths, tokenizer, report):
-    # test on reviews the default BERT's pretraining never read (3,000; 150 with --quick)
-    pool, _, test = corpora.sentiment_benchmark_split(n_valid=0, n_test=150 if args.quick else 3000, seed=args.seed)
-    texts, labels = imbalanced_subset([t for t, _ in pool], [y for _, y in pool], ratio=10, minority=1,
-                                      seed=args.seed, max_majority=100 if args.quick else 2000)
-    x, y = clf.encode(tokenizer, texts, args.maxlen), np.array(labels)
-    x_te, y_te = clf.encode(tokenizer, [t for t, _ in test], args.maxlen), np.array([y for _, y in test])
-    epochs = 1 if args.quick else 3
-    rows, curves = {}, {}
-    for seed in ctx.seeds:
-        ctx.seed(seed)
-        model, _ = clf.build_classifier(*paths[:2], 2, dict_path=paths[2])
-        clf.fine_tune(model, CE, x, y, seed=seed, epochs=1)  # shared MLE warm start (the recipe, one epoch)
-        warm = model.get_weights()
-
-        def test_loss():
-            return macro_f1_loss(model, (x_te, y_te))
-
-        for method in ('MLE', 'MGS'):
-            model.set_weights(warm)
-            model.compile(tf.keras.optimizers.AdamW(1e-4), CE)
-            if method == 'MLE':
-                def epoch():
+    def arm(method):
+        def run(data, seed):
+            model = start(data, seed)
+            x, y = data.train['a']
+            predict = lambda: clf.predict_logits(model, data.test).argmax(-1)  # noqa: E731
+            curve, seconds, updates = [predict()], [0.0], 0
+            trainer = MGSTrainer(model, macro_f1_loss, num_candidates=4, beta=args.beta, seed=seed) \
+                if method == 'MGS' else None
+            for epoch in range(epochs):
+                t = time.perf_counter()
+                if trainer is None:
                     model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=True)
-                    return len(y) // 32
-            else:
-                trainer = MGSTrainer(model, macro_f1_loss, num_candidates=4, beta=args.beta, seed=seed)
-
-                def epoch():
+                    updates += int(np.ceil(len(y) / 32))
+                else:
                     n0 = len(trainer.history)
-                    trainer.fit(x, y, epochs=1, batch_size=32, seed=seed + len(trainer.history))
-                    return len(trainer.history) - n0
-            curve, per_update = timed_epochs(epoch, epochs, test_loss)
-            rows.setdefault(method, []).append((curve[-1][1], per_update))
-            curves.setdefault(method, []).append(curve)
-            print('seed %d (a) %s: test 1 - macro F1 %.4f, %.3f s/update' % (seed, method, curve[-1][1], per_update),
-                  flush=True)
-    mle_cost = np.mean([r[1] for r in rows['MLE']])
-    report.table('(a) imbalanced sentiment 1:10 (%d training reviews), test %d balanced' % (len(y), len(y_te)),
-                 ['method', 'test macro-F1 (%)', 'seconds per update', 'cost vs MLE'],
-                 [[m, experiment.fmt_mean_std([1 - r[0] for r in rs]), '%.3f' % np.mean([r[1] for r in rs]),
-                   '%.1fx' % (np.mean([r[1] for r in rs]) / mle_cost)] for m, rs in rows.items()],
-                 note='both continue from the same 1-epoch MLE warm start for %d epochs; mean ± std over %d seed(s)'
-                      % (epochs, len(ctx.seeds)))
-    claims = [stats.claim_row('2a', '(a) test macro-F1, MGS - MLE', [1 - r[0] for r in rows['MGS']],
-                              [1 - r[0] for r in rows['MLE']]),
-              stats.claim_row('2b', '(a) seconds per update, MGS - MLE', [r[1] for r in rows['MGS']],
-                              [r[1] for r in rows['MLE']], scale=1.0, unit='s', judge=False)]
-    return curves, claims
+                    trainer.fit(x, y, epochs=1, batch_size=32, seed=seed + n0)
+                    updates += len(trainer.history) - n0
+                seconds.append(seconds[-1] + time.perf_counter() - t)
+                curve.append(predict())
+            return {'predictions': curve[-1], 'curve': curve,
+                    'extra': {'seconds': seconds, 'seconds_per_update': seconds[-1] / max(updates, 1)}}
+        return run
+    return [runner.Arm('(a) ' + m, arm(m), metrics=METRICS_A, part='a') for m in ('MLE', 'MGS')]
 
 
-def sequences(ctx, args, paths, tokenizer, report):
-    sents = [s for line in corpora.peoples_daily_text() for s in corpora.split_sentences(line)
-             if 16 <= len(s) <= 60]
-    train, _, test = train_valid_test_split(sents, seed=args.seed, valid=0, test=30 if args.quick else 500)
-    train = train[:1000 if args.quick else 40000]
+def sequence_arms(args, tokenizer, steps, n_updates):
+    """(b): a small LM pretrained by MLE per seed, then MLE or MGS on repetition + non-termination."""
     end = tokenizer._token_end_id
-    ids = [tokenizer.encode(s, maxlen=64)[0][1:] for s in train]  # LM over "sentence [SEP]"
-    width = max(map(len, ids))
-    x = np.zeros((len(ids), width), 'int32')
-    for i, r in enumerate(ids):
-        x[i, :len(r)] = r
-    seg = np.zeros_like(x)
-    prefixes = [tokenizer.encode(s)[0][1:11] for s in test]
     config = dict(vocab_size=tokenizer._vocab_size, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
                   intermediate_size=512, hidden_act='gelu', max_position_embeddings=128)
-    steps = 40 if args.quick else 3000
-    rows = {}
-    for seed in ctx.seeds:
-        ctx.seed(seed)
-        lm = build_model(config, application='lm').model
-        lm.compile(tf.keras.optimizers.Adam(1e-3), 'sparse_categorical_crossentropy')
-        weights = (x[:, 1:] > 0).astype('float32')
-        lm.fit([x[:, :-1], seg[:, :-1]], x[:, 1:], sample_weight=weights, batch_size=32,
-               epochs=max(1, steps * 32 // len(x)), verbose=0)
-        warm = lm.get_weights()
-        decoder = Decoder(lm, end, maxlen=args.decode_len, application='lm')
+    warm = {}
 
-        def evaluate():
-            seqs = [r.ids for r in decoder.greedy(prefixes)]
-            return (float(np.mean([metrics.repetition(s) for s in seqs])),
-                    metrics.non_termination_ratio(seqs, end, args.decode_len))
+    def start(data, seed):
+        x = data.train['b']
+        if seed not in warm:
+            lm = build_model(config, application='lm').model
+            lm.compile(tf.keras.optimizers.Adam(1e-3), 'sparse_categorical_crossentropy')
+            lm.fit([x[:, :-1], np.zeros_like(x[:, :-1])], x[:, 1:], sample_weight=(x[:, 1:] > 0).astype('float32'),
+                   batch_size=32, epochs=max(1, steps * 32 // len(x)), verbose=0)
+            warm[seed] = (lm, lm.get_weights())
+        lm, weights = warm[seed]
+        lm.set_weights(weights)
+        lm.compile(tf.keras.optimizers.AdamW(1e-4), 'sparse_categorical_crossentropy')
+        return lm
 
-        task = continuation_loss(decoder, end)
-        n_updates = 4 if args.quick else 200
-        for method in ('MLE', 'MGS'):
-            lm.set_weights(warm)
-            lm.compile(tf.keras.optimizers.AdamW(1e-4), 'sparse_categorical_crossentropy')
+    def arm(method):
+        def run(data, seed):
+            lm = start(data, seed)
+            x = data.train['b']
+            seg, weights = np.zeros_like(x), (x[:, 1:] > 0).astype('float32')
+            decoder = Decoder(lm, end, maxlen=args.decode_len, application='lm')
             rng = np.random.RandomState(seed)
             batches = [rng.choice(len(x), 16, replace=False) for _ in range(n_updates)]
             t = time.perf_counter()
@@ -135,28 +109,26 @@ def sequences(ctx, args, paths, tokenizer, report):
                 for b in batches:
                     lm.train_on_batch([x[b, :-1], seg[b, :-1]], x[b, 1:], sample_weight=weights[b])
             else:
-                trainer = MGSTrainer(lm, task, num_candidates=4, beta=args.beta, seed=seed)
+                trainer = MGSTrainer(lm, continuation_loss(decoder, end), num_candidates=4, beta=args.beta, seed=seed)
                 for b in batches:
                     trainer.train_step([x[b, :-1], seg[b, :-1]], x[b, 1:], weights[b])
             per_update = (time.perf_counter() - t) / n_updates
-            rep, nonterm = evaluate()
-            rows.setdefault(method, []).append((rep, nonterm, per_update))
-            print('seed %d (b) %s: repetition %.4f non-termination %.4f, %.3f s/update'
-                  % (seed, method, rep, nonterm, per_update), flush=True)
-    mle_cost = np.mean([r[2] for r in rows['MLE']])
-    report.table('(b) People\'s Daily continuation: %d held-out 10-token prefixes, greedy, L = %d'
-                 % (len(prefixes), args.decode_len),
-                 ['method', 'repetition (%)', 'non-termination r_L (%)', 'seconds per update', 'cost vs MLE'],
-                 [[m, experiment.fmt_mean_std([r[0] for r in rs]), experiment.fmt_mean_std([r[1] for r in rs]),
-                   '%.3f' % np.mean([r[2] for r in rs]), '%.1fx' % (np.mean([r[2] for r in rs]) / mle_cost)]
-                  for m, rs in rows.items()],
-                 note='2-layer hidden-128 LM, %d MLE pretraining steps, then %d updates of each method on batches '
-                      'of 16; task loss of MGS = repetition + non-termination of the batch\'s continuations.'
-                      % (steps, 4 if args.quick else 200))
-    return [stats.claim_row('2a', '(b) repetition + non-termination, MLE - MGS', [r[0] + r[1] for r in rows['MLE']],
-                            [r[0] + r[1] for r in rows['MGS']]),
-            stats.claim_row('2b', '(b) seconds per update, MGS - MLE', [r[2] for r in rows['MGS']],
-                            [r[2] for r in rows['MLE']], scale=1.0, unit='s', judge=False)]
+            seqs = [r.ids for r in decoder.greedy(data.test)]
+            ended = [metrics.non_termination_ratio([s], end, args.decode_len) == 0 for s in seqs]
+            return {'predictions': {'repetition': [metrics.repetition(s) for s in seqs], 'ended': ended,
+                                    'length': [len(s) for s in seqs]},
+                    'extra': {'seconds_per_update': per_update}}
+        return run
+    return [runner.Arm('(b) ' + m, arm(m), metrics=METRICS_B, part='b') for m in ('MLE', 'MGS')]
+
+
+def cost_ratio(part):
+    """Claim 2b's rule: the ratio of mean seconds per update, MGS over MLE, reported (no threshold)."""
+    def decide(results):
+        cost = {m: np.mean([s['results']['%s %s' % (part, m)]['extra']['seconds_per_update']
+                            for s in results['seeds']]) for m in ('MLE', 'MGS')}
+        return '%.2fx (%.3f s vs %.3f s)' % (cost['MGS'] / cost['MLE'], cost['MGS'], cost['MLE']), 'reported'
+    return decide
 
 
 def main(argv=None):
@@ -166,29 +138,89 @@ def main(argv=None):
     p.add_argument('--decode_len', type=int, default=40, help='tokens decoded per prefix (sequence experiment)')
     p.add_argument('--experiments', nargs='+', default=['classification', 'sequences'],
                    choices=['classification', 'sequences'], help='which of the two experiments to run')
+    p.add_argument('--majority', type=int, default=None, help='(a) negatives in training (default 2000; quick 100)')
+    p.add_argument('--test_size', type=int, default=None, help='(a) test reviews (default 3000; quick 150)')
+    p.add_argument('--lm_steps', type=int, default=None, help='(b) MLE pretraining steps (default 3000; quick 40)')
+    p.add_argument('--prefixes', type=int, default=None, help='(b) held-out prefixes (default 500; quick 30)')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     paths = experiment.bert_paths(args)
     tokenizer = clf.tokenizer_for(paths[2])
-    report = experiment.Report(ctx, 'Article 2: MLE-guided parameter search (MGS) vs MLE')
+    majority = args.majority or (100 if args.quick else 2000)
+    n_test = args.test_size or (150 if args.quick else 3000)
+    epochs = 1 if args.quick else 3
+    steps = args.lm_steps or (40 if args.quick else 3000)
+    n_updates = 4 if args.quick else 200
+    n_prefix = args.prefixes or (30 if args.quick else 500)
+    run_a, run_b = 'classification' in args.experiments, 'sequences' in args.experiments
+    if run_b:
+        sents = [s for line in corpora.peoples_daily_text() for s in corpora.split_sentences(line)
+                 if 16 <= len(s) <= 60]
+        lm_pool, _, lm_test = train_valid_test_split(sents, seed=args.seed, valid=0, test=n_prefix)
+        prefixes = [tokenizer.encode(s)[0][1:11] for s in lm_test]
+    n_lm = 1000 if args.quick else 40000
+
+    def data(seed):
+        train, test, labels, info = {}, {}, {}, {}
+        if run_a:
+            pool, _, reviews = classify.sentiment_sets(0, 0, n_test, seed, base_seed=args.seed)
+            texts, ys = imbalanced_subset([t for t, _ in pool], [y for _, y in pool], ratio=10, minority=1,
+                                          seed=seed, max_majority=majority)
+            train['a'] = (clf.encode(tokenizer, texts, args.maxlen), np.array(ys))
+            test['a'], labels['a'] = classify.encode_pairs(tokenizer, reviews, args.maxlen)
+            info['(a) train'], info['(a) test'] = len(ys), len(reviews)
+        if run_b:
+            order = np.random.RandomState(seed).permutation(len(lm_pool))[:n_lm]
+            ids = [tokenizer.encode(lm_pool[i], maxlen=64)[0][1:] for i in order]  # LM over "sentence [SEP]"
+            x = np.zeros((len(ids), max(map(len, ids))), 'int32')
+            for i, r in enumerate(ids):
+                x[i, :len(r)] = r
+            train['b'], test['b'], labels['b'] = x, prefixes, None
+            info['(b) train'], info['(b) prefixes'] = len(x), len(prefixes)
+        return runner.Split(train, None, test, labels, info=info)
+
+    arms = (classification_arms(args, paths, epochs) if run_a else []) + \
+        (sequence_arms(args, tokenizer, steps, n_updates) if run_b else [])
     claims = []
-    if 'classification' in args.experiments:
-        curves, rows = classification(ctx, args, paths, tokenizer, report)
-        claims += rows
-        plt = experiment.plt()
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for method, runs in curves.items():
-            ax.plot([t for t, _ in runs[0]], [v for _, v in runs[0]], marker='o', label=method)
-        ax.set_xlabel('training time after the warm start (s)')
-        ax.set_ylabel('test task loss (1 - macro F1)')
-        ax.legend()
-        report.figure(fig, 'task_loss_vs_time.png', '(a) task loss against training time (seed %d)' % args.seed)
-    if 'sequences' in args.experiments:
-        claims += sequences(ctx, args, paths, tokenizer, report)
-    report.table('Claims (docs/claims.md), decided by the paired 95%% interval over %d seed(s)' % len(ctx.seeds),
-                 stats.CLAIM_COLUMNS, claims)
-    report.add('claims', claims)
-    report.write()
+    if run_a:
+        claims += [runner.Claim('2a', '(a) test macro-F1, MGS - MLE', 'macro_f1', '(a) MGS', '(a) MLE'),
+                   runner.CustomClaim('2b', '(a) seconds per update, MGS / MLE (same run)', cost_ratio('(a)'))]
+    if run_b:
+        claims += [runner.Claim('2a', '(b) repetition + non-termination, MLE - MGS', 'task_loss', '(b) MLE',
+                                '(b) MGS'),
+                   runner.CustomClaim('2b', '(b) seconds per update, MGS / MLE (same run)', cost_ratio('(b)'))]
+
+    def tables(report, results):
+        rows, costs = [], {}
+        for s in results['seeds']:
+            for name, r in s['results'].items():
+                costs.setdefault(name, []).append(r['extra']['seconds_per_update'])
+        for part in ('(a)', '(b)'):
+            mle = costs.get(part + ' MLE')
+            if mle:
+                for name in (part + ' MLE', part + ' MGS'):
+                    rows.append([name, '%.3f' % np.mean(costs[name]), '%.1fx' % (np.mean(costs[name]) / np.mean(mle))])
+        report.table('Claim 2b: wall seconds per update (same run)', ['arm', 'seconds per update', 'cost vs MLE'],
+                     rows, note='reported, not judged: MGS evaluates 4 candidates per update')
+        report.add('seconds_per_update', {k: v for k, v in costs.items()})
+        if run_a:
+            plt = experiment.plt()
+            fig, ax = plt.subplots(figsize=(6, 4))
+            first = results['seeds'][0]['results']
+            for name in ('(a) MLE', '(a) MGS'):
+                ax.plot(first[name]['extra']['seconds'], [1 - c['macro_f1'] for c in first[name]['curve']],
+                        marker='o', label=name)
+            ax.set_xlabel('training time after the warm start (s)')
+            ax.set_ylabel('test task loss (1 - macro F1)')
+            ax.legend()
+            report.figure(fig, 'task_loss_vs_time.png', '(a) task loss against training time (seed %d)'
+                          % ctx.seeds[0])
+
+    return runner.run(ctx, 'Article 2: MLE-guided parameter search (MGS) vs MLE', data, arms, {}, claims,
+                      tables=tables, raw_metrics=('task_loss', 'length'),
+                      config={'majority': majority, 'test_size': n_test, 'epochs': epochs, 'lm_steps': steps,
+                              'updates': n_updates, 'prefixes': n_prefix, 'beta': args.beta,
+                              'decode_len': args.decode_len, 'experiments': args.experiments})
 
 
 if __name__ == '__main__':

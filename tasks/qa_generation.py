@@ -9,21 +9,27 @@ shares, answer span validity and length, the reader's EM/F1 on the gold question
 share and the quality of kept vs dropped pairs, throughput against stock bert4keras decoding on the same model.
 
 --export DIR writes the generator and the reader to DIR/qa_generator and DIR/qa_reader (the shipped models are
-made by `python -m tasks.qa_generation --export bert4keras_ext/assets`).
+made by `python -m tasks.qa_generation --export bert4keras_ext/assets`). Through tasks.runner, as two arms scored on the
+held-out gold items: the generator (answer-aware questions against the gold questions) and the reader (its answers
+against the gold answers); the held-out passages are the fixed CMRC2018 split (one seed unless --seeds is given).
+Free generation, the round-trip filter and the throughput are measured on the first seed's models.
 """
 import json
 import os
 import shutil
 import time
 
+import numpy as np
+
 import bert4keras_ext  # noqa: F401
+from bert4keras_ext import metrics
 from bert4keras_ext.qa import model as qa_model
 from bert4keras_ext.qa.data import cmrc_split, from_squad, synthetic_peoples_daily
-from bert4keras_ext.qa.evaluate import answer_aware_scores, answer_lengths, evaluate, question_quality
+from bert4keras_ext.qa.evaluate import answer_lengths, degeneration, evaluate, question_quality
 from bert4keras_ext.qa.filter import RoundTripFilter
 from bert4keras_ext.qa.generator import QAGenerator
 from bert4keras_ext.qa.reader import Reader, build_reader
-from tasks import experiment
+from tasks import experiment, runner
 from tasks.baselines import stock_generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -104,7 +110,7 @@ def gold_pairs(paragraphs):
     return passages, golds
 
 
-def train_generator(args, ctx, paths, train, synthetic, lengths, settings):
+def train_generator(args, ctx, paths, train, synthetic, lengths, settings, seed):
     """Stage 1 (CMRC2018 + synthetic pairs; or loaded with --init_generator), then stage 2 (CMRC2018 only)."""
     if args.init_generator:
         init = args.init_generator
@@ -116,19 +122,19 @@ def train_generator(args, ctx, paths, train, synthetic, lengths, settings):
         transformer, train_model, tokenizer, tokens = qa_model.build(*paths)
         steps = args.steps or (12 if args.quick else 6000)
         history = qa_model.train(train_model, tokenizer, train + synthetic, steps=steps, batch_size=args.batch_size,
-                                 lengths=lengths, seed=args.seed, verbose=2)
+                                 lengths=lengths, seed=seed, verbose=2)
         qa_model.save(transformer, ctx.path('generator_stage1'), tokens, settings)
     cmrc_steps = args.cmrc_steps if args.cmrc_steps is not None else (3 if args.quick else 300)
     if cmrc_steps:
         history = qa_model.train(train_model, tokenizer, train, steps=cmrc_steps, batch_size=args.batch_size,
-                                 learning_rate=args.cmrc_learning_rate, lengths=lengths, seed=args.seed + 1,
+                                 learning_rate=args.cmrc_learning_rate, lengths=lengths, seed=seed + 1,
                                  verbose=2)
     final_loss = float(history.history['loss'][-1]) if history is not None else None
     return transformer, tokenizer, tokens, {'generator_steps': steps, 'cmrc_steps': cmrc_steps,
                                             'final_loss': final_loss}
 
 
-def train_reader(args, paths, reader_data, held_examples):
+def train_reader(args, paths, reader_data, seed):
     from bert4keras.tokenizers import Tokenizer
     reader = Reader(build_reader(paths[0], paths[1]), Tokenizer(paths[2], do_lower_case=True),
                     maxlen=args.reader_maxlen)
@@ -136,120 +142,158 @@ def train_reader(args, paths, reader_data, held_examples):
     if args.reader_synthetic:
         first = synthetic_peoples_daily(max_len=args.max_p_len - 2, limit=args.reader_synthetic)
         reader.fit(first, epochs=1, batch_size=args.batch_size, learning_rate=args.reader_learning_rate,
-                   seed=args.seed, verbose=2)
+                   seed=seed, verbose=2)
     train, valid = reader_data
     reader.fit(train, epochs=epochs, batch_size=args.batch_size, learning_rate=args.reader_learning_rate,
-               seed=args.seed, verbose=2, validation=valid)
-    return reader, reader.evaluate(held_examples), epochs
+               seed=seed, verbose=2, validation=valid)
+    return reader, epochs
+
+
+GENERATOR_METRICS = {
+    'question_rouge_l': lambda gold, made: float(np.mean([metrics.rouge_l(q, g) for q, g in zip(made, gold)])),
+    'question_bleu4': lambda gold, made: float(np.mean([metrics.bleu4(q, g) for q, g in zip(made, gold)])),
+    'degenerate_share': lambda gold, made: float(np.mean([degeneration(q) is not None for q in made]))}
+READER_METRICS = {'em': lambda gold, pred: float(np.mean([metrics.exact_match(p, g) for p, g in zip(pred, gold)])),
+                  'f1': lambda gold, pred: float(np.mean([metrics.char_f1(p, g) for p, g in zip(pred, gold)]))}
 
 
 def main(argv=None):
     args = options().parse_args(argv)
+    if args.seeds is None:
+        args.seeds = 1  # hours of training per seed: one unless asked
     ctx = experiment.start(args)
     lengths = (args.max_p_len, args.max_a_len, args.max_q_len)
     train, reader_train, synthetic, held_paras = load_data(args)
     passages, golds = gold_pairs(held_paras)
-    held_examples = [dict(passage=p, answer=g['text'], answer_start=g['answer_start'], question=g['question'])
-                     for p, gs in zip(passages, golds) for g in gs]
+    held = [(i, g) for i, gs in enumerate(golds) for g in gs]
     paths = experiment.bert_paths(args)
-    ctx.seed(args.seed)
-
     settings = {'max_p_len': lengths[0], 'max_a_len': lengths[1], 'max_q_len': lengths[2]}
     from bert4keras_ext.qa.generator import QUESTION_DEFAULTS
     # the generator carries its whole question-decoding setting (not just the overrides), so that a later change
     # of the library defaults does not change what a saved or shipped generator does
     settings['question'] = dict(QUESTION_DEFAULTS, **{k: getattr(args, k) for k in QUESTION_OPTIONS
                                                       if getattr(args, k) is not None})
-    transformer, tokenizer, tokens, trained = train_generator(args, ctx, paths, train, synthetic, lengths, settings)
-    gen_dir = qa_model.save(transformer, ctx.path('generator'), tokens, settings)
-    generator = QAGenerator.load(gen_dir)
-    reader, reader_scores, reader_epochs = train_reader(args, paths, reader_train, held_examples)
-    reader_dir = reader.save(ctx.path('reader'), paths[0])
 
-    report = experiment.Report(ctx, 'Article 5: passage -> answer + question generation')
-    report.add('train', dict(trained, cmrc_examples=len(train), synthetic_examples=len(synthetic),
-                             reader_epochs=reader_epochs, reader_synthetic=args.reader_synthetic,
-                             question_settings=generator.question_settings))
-    # answer-aware questions against the gold questions
-    generator.questions(passages[:1], [[golds[0][0]]])  # trace the compiled steps once
-    aware = generator.questions(passages, [[{'text': g['text'], 'answer_start': g['answer_start']} for g in gs]
-                                           for gs in golds])
-    aware_scores = answer_aware_scores(aware, [g['question'] for gs in golds for g in gs])
-    # free generation, with the round-trip filter
-    start = time.time()
-    free = generator.generate(passages, k=args.answers, seed=args.seed)
-    seconds = time.time() - start
-    free_scores = evaluate(free, [[(g['text'], g['question']) for g in gs] for gs in golds], seconds=seconds)
-    free_scores.update(question_quality([p['question'] for r in free for p in r['pairs']]))
-    free_scores.update(answer_lengths(free))
-    kept, total = RoundTripFilter(reader, args.filter_threshold).apply(free)
-    split = {name: [dict(r, pairs=[p for p in r['pairs'] if p.get('kept') == want]) for r in free]
-             for name, want in (('kept', True), ('dropped', False))}
-    refs = [[(g['text'], g['question']) for g in gs] for gs in golds]
-    filtered = {name: evaluate(recs, refs) for name, recs in split.items()}
-    # throughput against stock bert4keras on the same model
-    n_stock = args.stock_passages or (1 if args.quick else 10)
-    start = time.time()
-    stock_generate(transformer.model, tokenizer, passages[:n_stock], k=args.answers, max_p_len=lengths[0],
-                   max_a_len=lengths[1], max_q_len=lengths[2], seed=args.seed)
-    stock_rate = n_stock / (time.time() - start)
-    report.add('answer_aware', aware_scores)
-    report.add('free', free_scores)
-    report.add('round_trip', {'kept': kept, 'total': total, 'threshold': args.filter_threshold, **filtered})
-    report.add('reader', reader_scores)
-    report.add('throughput', {'ours_passages_per_s': free_scores['passages_per_second'],
-                              'stock_passages_per_s': stock_rate})
-    report.add('examples', free[:10])
-    report.table('Held-out CMRC2018 passages: %d passages, %d gold questions' % (len(passages), len(held_examples)),
-                 ['measure', 'value', 'target (issue #20)'],
-                 [['answer-aware question ROUGE-L (char)', '%.3f' % aware_scores['question_rouge_l'], '>= 0.30'],
-                  ['answer-aware question BLEU-4 (char)', '%.3f' % aware_scores['question_bleu4'], ''],
-                  ['degenerate questions (answer-aware / free generation)', '%.1f%% / %.1f%%' % (
-                      100 * aware_scores['degenerate_share'], 100 * free_scores['degenerate_share']), '<= 2%'],
-                  ['questions without a question word (answer-aware / free; stricter, not a target)',
-                   '%.1f%% / %.1f%%' % (100 * aware_scores['no_question_word_share'],
-                                        100 * free_scores['no_question_word_share']), ''],
-                  ['distinct questions (free generation)', '%.1f%%' % (100 * free_scores['distinct_share']),
-                   '>= 80%'],
-                  ['mean answer length (chars)', '%.2f' % free_scores['mean_answer_length'], '>= 2'],
-                  ['answer span validity', '%.1f%%' % (100 * free_scores['answer_validity']), '100%'],
-                  ['reader EM / F1 on gold questions', '%.3f / %.3f' % (reader_scores['em'], reader_scores['f1']),
-                   'reported'],
-                  ['round trip: kept pairs', '%d of %d (%.0f%%)' % (kept, total, 100 * kept / max(total, 1)),
-                   'reported'],
-                  ['throughput, ours / stock bert4keras', '%.2f / %.3f passages/s (%.1fx)' % (
-                      free_scores['passages_per_second'], stock_rate,
-                      free_scores['passages_per_second'] / stock_rate), '>= 20x']])
-    report.table('Kept vs dropped pairs (round-trip filter, threshold %.2f): quality against the gold pairs'
-                 % args.filter_threshold, ['pairs', 'answer F1', 'question ROUGE-L', 'question BLEU-4'],
-                 [[name, '%.3f' % s['answer_f1'], '%.3f' % s['question_rouge_l'], '%.3f' % s['question_bleu4']]
-                  for name, s in filtered.items()])
-    lines = ['| passage (start) | answer | question | kept |', '|---|---|---|---|']
-    for rec in free[:10]:
-        for pair in rec['pairs'][:1]:
-            lines.append('| %s… | %s | %s | %s |' % (rec['passage'][:30].replace('|', ' '), pair['answer'],
-                                                     pair['question'], 'yes' if pair.get('kept') else 'no'))
-    stage1 = ('%s steps on %d CMRC2018 + %d synthetic People\'s Daily pairs' % (trained['generator_steps'], len(train),
-                                                                            len(synthetic))
-              if not args.init_generator else 'loaded from `%s` (an earlier run\'s stage 1)' % args.init_generator)
-    report.text('Training: generator stage 1 %s; stage 2 %d steps on the CMRC2018 pairs only (lr %g); question '
-                'decoding %s. Reader: %d epochs on %s (lr %g%s), the best epoch by F1 on every tenth training '
-                'paragraph. Settings chosen on validation paragraphs (results/qa_generation/tuning_*.md).' % (
-                    stage1, trained['cmrc_steps'], args.cmrc_learning_rate,
-                    ', '.join('%s=%s' % kv for kv in sorted(generator.question_settings.items())), reader_epochs,
-                    'whole paragraphs in windows with null-span rows' if args.reader_passages == 'full'
-                    else 'the generator\'s windows', args.reader_learning_rate,
-                    ', after one epoch of %d synthetic pairs' % args.reader_synthetic if args.reader_synthetic
-                    else ''))
-    report.text('Ten fresh examples (held-out passages, free generation):\n\n' + '\n'.join(lines))
-    if args.export:
-        for src, name in ((gen_dir, 'qa_generator'), (reader_dir, 'qa_reader')):
-            target = os.path.join(args.export, name)
-            shutil.rmtree(target, ignore_errors=True)
-            shutil.copytree(src, target)
-        report.text('Exported to `%s` (qa_generator, qa_reader).' % args.export)
-    report.write()
-    return report.results
+    def data(seed):
+        test = {'generator': (passages, [[{'text': g['text'], 'answer_start': g['answer_start']} for g in gs]
+                                         for gs in golds]),
+                'reader': ([passages[i] for i, _ in held], [g['question'] for _, g in held])}
+        labels = {'generator': [g['question'] for _, g in held], 'reader': [g['text'] for _, g in held]}
+        return runner.Split({'generator': train, 'reader': reader_train, 'synthetic': synthetic}, None, test, labels,
+                            info={'held-out passages': len(passages), 'gold questions': len(held)})
+
+    made = {}
+
+    def generator_arm(data, seed):
+        transformer, tokenizer, tokens, trained = train_generator(args, ctx, paths, data.train['generator'],
+                                                                  data.train['synthetic'], lengths, settings, seed)
+        gen_dir = qa_model.save(transformer, ctx.path('generator' if seed == ctx.seeds[0] else 'generator_%d' % seed),
+                                tokens, settings)
+        generator = QAGenerator.load(gen_dir)
+        generator.questions(data.test[0][:1], [data.test[1][0][:1]])  # trace the compiled steps once
+        aware = generator.questions(*data.test)
+        # one question per gold item ('' where the generator refused the answer: scored, and counted degenerate)
+        questions = [p['question'] if p['status'] == 'ok' else '' for r in aware for p in r['pairs']]
+        made.setdefault('generator', (generator, gen_dir, transformer, tokenizer, trained))
+        return {'predictions': questions, 'extra': trained}
+
+    def reader_arm(data, seed):
+        reader, epochs = train_reader(args, paths, data.train['reader'], seed)
+        reader_dir = reader.save(ctx.path('reader' if seed == ctx.seeds[0] else 'reader_%d' % seed), paths[0])
+        made.setdefault('reader', (reader, reader_dir, epochs))
+        return {'predictions': [p['answer'] for p in reader.answer(*data.test)], 'extra': {'epochs': epochs}}
+
+    arms = [runner.Arm('generator (answer-aware questions)', generator_arm, metrics=GENERATOR_METRICS,
+                       part='generator'),
+            runner.Arm('reader (answers to the gold questions)', reader_arm, metrics=READER_METRICS, part='reader')]
+
+    def tables(report, results):
+        generator, gen_dir, transformer, tokenizer, trained = made['generator']
+        reader, reader_dir, reader_epochs = made['reader']
+        first = results['seeds'][0]['results']
+        report.add('train', dict(trained, cmrc_examples=len(train), synthetic_examples=len(synthetic),
+                                 reader_epochs=reader_epochs, reader_synthetic=args.reader_synthetic,
+                                 question_settings=generator.question_settings))
+        questions = first['generator (answer-aware questions)']['predictions']
+        aware_scores = dict(first['generator (answer-aware questions)']['metrics'], **question_quality(questions))
+        reader_scores = dict(first['reader (answers to the gold questions)']['metrics'], n=len(held))
+        # free generation, with the round-trip filter
+        start = time.time()
+        free = generator.generate(passages, k=args.answers, seed=args.seed)
+        seconds = time.time() - start
+        free_scores = evaluate(free, [[(g['text'], g['question']) for g in gs] for gs in golds], seconds=seconds)
+        free_scores.update(question_quality([p['question'] for r in free for p in r['pairs']]))
+        free_scores.update(answer_lengths(free))
+        kept, total = RoundTripFilter(reader, args.filter_threshold).apply(free)
+        split = {name: [dict(r, pairs=[p for p in r['pairs'] if p.get('kept') == want]) for r in free]
+                 for name, want in (('kept', True), ('dropped', False))}
+        refs = [[(g['text'], g['question']) for g in gs] for gs in golds]
+        filtered = {name: evaluate(recs, refs) for name, recs in split.items()}
+        # throughput against stock bert4keras on the same model
+        n_stock = args.stock_passages or (1 if args.quick else 10)
+        start = time.time()
+        stock_generate(transformer.model, tokenizer, passages[:n_stock], k=args.answers, max_p_len=lengths[0],
+                       max_a_len=lengths[1], max_q_len=lengths[2], seed=args.seed)
+        stock_rate = n_stock / (time.time() - start)
+        report.add('answer_aware', aware_scores)
+        report.add('free', free_scores)
+        report.add('round_trip', {'kept': kept, 'total': total, 'threshold': args.filter_threshold, **filtered})
+        report.add('reader', reader_scores)
+        report.add('throughput', {'ours_passages_per_s': free_scores['passages_per_second'],
+                                  'stock_passages_per_s': stock_rate})
+        report.add('examples', free[:10])
+        report.table('Held-out CMRC2018 passages: %d passages, %d gold questions (first seed\'s models)'
+                     % (len(passages), len(held)), ['measure', 'value', 'target (issue #20)'],
+                     [['answer-aware question ROUGE-L (char)', '%.3f' % aware_scores['question_rouge_l'], '>= 0.30'],
+                      ['answer-aware question BLEU-4 (char)', '%.3f' % aware_scores['question_bleu4'], ''],
+                      ['degenerate questions (answer-aware / free generation)', '%.1f%% / %.1f%%' % (
+                          100 * aware_scores['degenerate_share'], 100 * free_scores['degenerate_share']), '<= 2%'],
+                      ['questions without a question word (answer-aware / free; stricter, not a target)',
+                       '%.1f%% / %.1f%%' % (100 * aware_scores['no_question_word_share'],
+                                            100 * free_scores['no_question_word_share']), ''],
+                      ['distinct questions (free generation)', '%.1f%%' % (100 * free_scores['distinct_share']),
+                       '>= 80%'],
+                      ['mean answer length (chars)', '%.2f' % free_scores['mean_answer_length'], '>= 2'],
+                      ['answer span validity', '%.1f%%' % (100 * free_scores['answer_validity']), '100%'],
+                      ['reader EM / F1 on gold questions', '%.3f / %.3f' % (reader_scores['em'],
+                                                                           reader_scores['f1']), 'reported'],
+                      ['round trip: kept pairs', '%d of %d (%.0f%%)' % (kept, total, 100 * kept / max(total, 1)),
+                       'reported'],
+                      ['throughput, ours / stock bert4keras', '%.2f / %.3f passages/s (%.1fx)' % (
+                          free_scores['passages_per_second'], stock_rate,
+                          free_scores['passages_per_second'] / stock_rate), '>= 20x']])
+        report.table('Kept vs dropped pairs (round-trip filter, threshold %.2f): quality against the gold pairs'
+                     % args.filter_threshold, ['pairs', 'answer F1', 'question ROUGE-L', 'question BLEU-4'],
+                     [[name, '%.3f' % s['answer_f1'], '%.3f' % s['question_rouge_l'], '%.3f' % s['question_bleu4']]
+                      for name, s in filtered.items()])
+        lines = ['| passage (start) | answer | question | kept |', '|---|---|---|---|']
+        for rec in free[:10]:
+            for pair in rec['pairs'][:1]:
+                lines.append('| %s… | %s | %s | %s |' % (rec['passage'][:30].replace('|', ' '), pair['answer'],
+                                                         pair['question'], 'yes' if pair.get('kept') else 'no'))
+        stage1 = ('%s steps on %d CMRC2018 + %d synthetic People\'s Daily pairs'
+                  % (trained['generator_steps'], len(train), len(synthetic)) if not args.init_generator
+                  else 'loaded from `%s` (an earlier run\'s stage 1)' % args.init_generator)
+        report.text('Training: generator stage 1 %s; stage 2 %d steps on the CMRC2018 pairs only (lr %g); question '
+                    'decoding %s. Reader: %d epochs on %s (lr %g%s), the best epoch by F1 on every tenth training '
+                    'paragraph. Settings chosen on validation paragraphs (results/qa_generation/tuning_*.md).' % (
+                        stage1, trained['cmrc_steps'], args.cmrc_learning_rate,
+                        ', '.join('%s=%s' % kv for kv in sorted(generator.question_settings.items())), reader_epochs,
+                        'whole paragraphs in windows with null-span rows' if args.reader_passages == 'full'
+                        else 'the generator\'s windows', args.reader_learning_rate,
+                        ', after one epoch of %d synthetic pairs' % args.reader_synthetic if args.reader_synthetic
+                        else ''))
+        report.text('Ten fresh examples (held-out passages, free generation):\n\n' + '\n'.join(lines))
+        if args.export:
+            for src, name in ((gen_dir, 'qa_generator'), (reader_dir, 'qa_reader')):
+                target = os.path.join(args.export, name)
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(src, target)
+            report.text('Exported to `%s` (qa_generator, qa_reader).' % args.export)
+
+    return runner.run(ctx, 'Article 5: passage -> answer + question generation', data, arms, {}, [], tables=tables,
+                      raw_metrics=(), config={'lengths': lengths, 'answers': args.answers,
+                                              'filter_threshold': args.filter_threshold})
 
 
 if __name__ == '__main__':

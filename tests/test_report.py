@@ -79,3 +79,20 @@ def test_theseus_speed_rows_are_derived_from_its_throughput():
 def test_committed_readme_and_claims_match_the_committed_results():
     # the README's article sections and the verdict table of docs/claims.md are what results/ gives, not hand edits
     assert report.main(['--check']) == 0
+
+
+def test_both_results_formats_give_the_verdict_table(tmp_path):
+    """A v1 file (claims only) and a format-2 file of tasks.runner (seeds, per-item predictions, claims) side by
+    side: the verdict table lists the claims of both."""
+    write_run(tmp_path, 'flooding')
+    d = tmp_path / 'weissi'
+    d.mkdir()
+    v2 = {'format': 2, 'commit': 'def456', 'seconds': 3.0, 'test_labels': [0, 1],
+          'seeds': [{'seed': 0, 'results': {'cnn L2': {'predictions': {'0.0': [0, 1]}, 'metrics': {'acc': 1.0}}}}],
+          'claims': [['7a', 'cnn: test accuracy, WEISSI - L2', '+0.50 [+0.10, +0.90] points (seeds x items)',
+                      'holds']]}
+    (d / 'results.json').write_text(json.dumps(v2), encoding='utf-8')
+    (d / 'summary.md').write_text('## T\n\nx\n', encoding='utf-8')
+    table = report.verdict_table(str(tmp_path), [('flooding', 'A6'), ('weissi', 'A7')])
+    assert '| A6 | 9z |' in table and '| A7 | 7a | cnn: test accuracy, WEISSI - L2 |' in table
+    assert 'package commit `def456`' in report.section(str(tmp_path), 'weissi', 'A7')

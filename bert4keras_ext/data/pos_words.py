@@ -23,9 +23,14 @@ def word_examples(window=20):
     return out
 
 
-def long_tail_task(head=2000, ratio=100, per_class_test=50, per_class_valid=20, seed=0, window=20):
-    """``(train, valid, test, tags, train_counts)``: examples are ``(word, context, label_index)``."""
+def long_tail_task(head=2000, ratio=100, per_class_test=50, per_class_valid=20, seed=0, window=20,
+                   sample_seed=None):
+    """``(train, valid, test, tags, train_counts)``: examples are ``(word, context, label_index)``.
+
+    ``seed`` draws the test set; ``sample_seed`` (default: ``seed``) draws the validation and training sets from the
+    remaining examples, so that several training draws can share one test set."""
     rng = np.random.RandomState(seed)
+    srng = rng if sample_seed is None else np.random.RandomState(sample_seed)
     by_tag = collections.defaultdict(list)
     for word, context, tag in word_examples(window):
         by_tag[tag].append((word, context))
@@ -38,6 +43,8 @@ def long_tail_task(head=2000, ratio=100, per_class_test=50, per_class_valid=20, 
     for label, tag in enumerate(tags):
         items = by_tag[tag]
         idx = rng.permutation(len(items))
+        if sample_seed is not None:  # the test items stay; the rest is re-drawn
+            idx = np.concatenate([idx[:per_class_test], srng.permutation(idx[per_class_test:])])
         n_train = max(floor, int(round(head * natural[tag] / top)))
         n_train = min(n_train, len(items) - per_class_test - per_class_valid)
         test += [items[i] + (label,) for i in idx[:per_class_test]]
@@ -45,6 +52,6 @@ def long_tail_task(head=2000, ratio=100, per_class_test=50, per_class_valid=20, 
         start = per_class_test + per_class_valid
         train += [items[i] + (label,) for i in idx[start:start + n_train]]
         counts.append(n_train)
-    order = rng.permutation(len(train))
+    order = srng.permutation(len(train))
     train = [train[i] for i in order]
     return train, valid, test, tags, np.array(counts)

@@ -1,0 +1,6 @@
+"""tasks.imbalance_losses through tasks.runner on a tiny checkpoint: the protocol checks of tests/protocols."""
+from tests.protocols import check_protocol
+
+
+def test_protocol(tiny_dir, tmp_path, monkeypatch):
+    check_protocol('imbalance_losses', tiny_dir, tmp_path, monkeypatch)
