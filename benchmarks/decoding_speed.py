@@ -23,6 +23,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from machine import cpu  # noqa: E402  (benchmarks/machine.py)
 
 SIZES = {
     'tiny': dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512),
@@ -159,6 +160,7 @@ def main(argv=None):
     p.add_argument('--peer_python', default=None, help='python of an environment with torch + transformers '
                    '(benchmarks/peer/requirements.txt): adds Hugging Face rows measured in the same run')
     args = p.parse_args(argv)
+    print('CPU: %s' % cpu(), flush=True)  # the machine kind decides the kernels (AVX2 vs AVX-512 / AMX)
     rng = np.random.RandomState(0)
     rows = []
     for size in args.sizes:

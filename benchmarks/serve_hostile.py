@@ -29,6 +29,9 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
+from machine import cpu  # noqa: E402  (benchmarks/machine.py)
+
 PASSAGE = '故宫位于北京中轴线的中心，是明清两代的皇家宫殿，旧称紫禁城，始建于明成祖永乐四年。'
 
 
@@ -267,7 +270,7 @@ def main(argv=None):
     exit_code = proc.wait(60)
     steady_ok = all(r['steady_wrong'] == 0 and set(r['steady']) <= ({'200'} if 'capacity' not in r['case'] else
                                                                      {'200', '503', '504'}) for r in rows)
-    summary = {'cpu': cpu_model(), 'python': platform.python_version(), 'server_alive': alive,
+    summary = {'cpu': cpu(), 'python': platform.python_version(), 'server_alive': alive,
                'sigterm_exit_code': exit_code, 'peak_rss_gb': round(rss, 3), 'rss_after_loading_gb': round(rss_loaded, 3),
                'rss_bound_gb': args.rss_bound_gb, 'rss_ok': rss <= args.rss_bound_gb,
                'all_refusals_in_time': all(r['refusals_in_time'] for r in rows),
@@ -278,17 +281,6 @@ def main(argv=None):
     if args.output_dir:
         write(args.output_dir, summary, ' '.join(['python', 'benchmarks/serve_hostile.py'] + (argv or sys.argv[1:])))
     return summary
-
-
-def cpu_model():
-    try:
-        out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
-        model = [l.split(':', 1)[1].strip() for l in out.splitlines() if l.startswith('Model name')]
-        flags = [l.split(':', 1)[1] for l in out.splitlines() if l.startswith('Flags')]
-        kind = 'AVX-512' if flags and 'avx512f' in flags[0] else 'AVX2' if flags and 'avx2' in flags[0] else '?'
-        return '%s (%s)' % (model[0] if model else '?', kind)
-    except OSError:
-        return '?'
 
 
 def write(directory, summary, command):
