@@ -50,7 +50,8 @@ def make_metrics(prior, groups):
 
 def main(argv=None):
     p = experiment.parser(__doc__, 'logit_adjustment')
-    p.add_argument('--head', type=int, default=None, help='training examples of the most frequent tag (default 1000; quick 60)')
+    p.add_argument('--head', type=int, default=None,
+                   help='training examples of the most frequent tag (default 1000; quick 60)')
     p.add_argument('--ratio', type=float, default=100,
                    help='imbalance: training examples of the most / of the least frequent tag')
     p.add_argument('--maxlen', type=int, default=48, help='tokens per sentence window')
@@ -136,7 +137,8 @@ def main(argv=None):
     if not args.quick:  # a smoke run: the claims' arms only
         arms += [runner.Arm('class-weighted CE (1/p)', weighted), runner.Arm('balanced re-sampling', resampled)]
     claims = [
-        runner.Claim('4a', 'balanced accuracy, LA loss (τ=1) - ERM', 'balanced_acc', 'LA loss (τ=1)', 'ERM (plain CE)'),
+        runner.Claim('4a', 'balanced accuracy, LA loss (τ=1) - ERM', 'balanced_acc', 'LA loss (τ=1)',
+                     'ERM (plain CE)'),
         runner.Claim('4b', 'balanced accuracy, ERM + post-hoc (τ chosen on validation) - ERM', 'balanced_acc',
                      'ERM + post-hoc (τ on valid)', 'ERM (plain CE)'),
         runner.Claim('4c', 'balanced accuracy, LA loss τ=1 - the τ best on validation; holds above -1 point',

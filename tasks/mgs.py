@@ -36,6 +36,27 @@ METRICS_B = {'task_loss': lambda y, p: float(np.mean(p['repetition']) + 1 - np.m
              'length': lambda y, p: float(np.mean(p['length']))}
 
 
+MIXED = {'mode': 'alternate', 'mle_every': 2}  # the paper's MGS mixed with MLE: every second update an MLE step
+
+
+def mgs_checks(history):
+    """Mechanism checks of an MGS arm from its trainer's history: the candidates differ in task loss, and their
+    weights are not one-hot (else the update is one random perturbation, or ignores the task loss)."""
+    steps = [r for r in history if r.get('kind') == 'mgs']
+    differ = float(np.mean([np.ptp(r['candidate_losses']) > 0 for r in steps])) if steps else 0.0
+    top = float(np.mean([max(r['weights']) for r in steps])) if steps else 1.0
+    return {'candidates_differ': {'value': differ, 'passed': differ >= 0.5,
+                                  'rule': 'share of MGS updates whose candidates differ in task loss >= 0.5'},
+            'weights_not_one_hot': {'value': top, 'passed': top < 0.99,
+                                    'rule': 'mean largest candidate weight < 0.99'}}
+
+
+def not_constant(pred):
+    share = float(np.max(np.bincount(np.asarray(pred))) / len(pred))
+    return {'value': share, 'passed': share < 0.99,
+            'rule': 'share of the most frequent predicted test class < 0.99 (not a constant predictor)'}
+
+
 def classification_arms(args, paths, epochs):
     """(a): MLE and MGS from one warm start per seed; predictions: test classes after the last epoch, ``curve``:
     after every epoch (with the seconds spent in ``extra``)."""
@@ -57,8 +78,8 @@ def classification_arms(args, paths, epochs):
             x, y = data.train['a']
             predict = lambda: clf.predict_logits(model, data.test).argmax(-1)  # noqa: E731
             curve, seconds, updates = [predict()], [0.0], 0
-            trainer = MGSTrainer(model, macro_f1_loss, num_candidates=4, beta=args.beta, seed=seed) \
-                if method == 'MGS' else None
+            trainer = None if method == 'MLE' else MGSTrainer(
+                model, macro_f1_loss, num_candidates=4, beta=args.beta, seed=seed, **(MIXED if 'MLE' in method else {}))
             for epoch in range(epochs):
                 t = time.perf_counter()
                 if trainer is None:
@@ -70,10 +91,13 @@ def classification_arms(args, paths, epochs):
                     updates += len(trainer.history) - n0
                 seconds.append(seconds[-1] + time.perf_counter() - t)
                 curve.append(predict())
-            return {'predictions': curve[-1], 'curve': curve,
+            check = {'not_constant': not_constant(curve[-1])}
+            if trainer is not None:
+                check.update(mgs_checks(trainer.history))
+            return {'predictions': curve[-1], 'curve': curve, 'check': check,
                     'extra': {'seconds': seconds, 'seconds_per_update': seconds[-1] / max(updates, 1)}}
         return run
-    return [runner.Arm('(a) ' + m, arm(m), metrics=METRICS_A, part='a') for m in ('MLE', 'MGS')]
+    return [runner.Arm('(a) ' + m, arm(m), metrics=METRICS_A, part='a') for m in ('MLE', 'MGS', 'MGS + MLE')]
 
 
 def sequence_arms(args, tokenizer, steps, n_updates):
@@ -109,7 +133,8 @@ def sequence_arms(args, tokenizer, steps, n_updates):
                 for b in batches:
                     lm.train_on_batch([x[b, :-1], seg[b, :-1]], x[b, 1:], sample_weight=weights[b])
             else:
-                trainer = MGSTrainer(lm, continuation_loss(decoder, end), num_candidates=4, beta=args.beta, seed=seed)
+                trainer = MGSTrainer(lm, continuation_loss(decoder, end), num_candidates=4, beta=args.beta, seed=seed,
+                                     **(MIXED if 'MLE' in method else {}))
                 for b in batches:
                     trainer.train_step([x[b, :-1], seg[b, :-1]], x[b, 1:], weights[b])
             per_update = (time.perf_counter() - t) / n_updates
@@ -117,9 +142,10 @@ def sequence_arms(args, tokenizer, steps, n_updates):
             ended = [metrics.non_termination_ratio([s], end, args.decode_len) == 0 for s in seqs]
             return {'predictions': {'repetition': [metrics.repetition(s) for s in seqs], 'ended': ended,
                                     'length': [len(s) for s in seqs]},
+                    'check': mgs_checks(trainer.history) if method != 'MLE' else {},
                     'extra': {'seconds_per_update': per_update}}
         return run
-    return [runner.Arm('(b) ' + m, arm(m), metrics=METRICS_B, part='b') for m in ('MLE', 'MGS')]
+    return [runner.Arm('(b) ' + m, arm(m), metrics=METRICS_B, part='b') for m in ('MLE', 'MGS', 'MGS + MLE')]
 
 
 def cost_ratio(part):
@@ -184,10 +210,14 @@ def main(argv=None):
     claims = []
     if run_a:
         claims += [runner.Claim('2a', '(a) test macro-F1, MGS - MLE', 'macro_f1', '(a) MGS', '(a) MLE'),
+                   runner.Claim('2a', '(a) test macro-F1, MGS + MLE (mixed) - MLE', 'macro_f1', '(a) MGS + MLE',
+                                '(a) MLE'),
                    runner.CustomClaim('2b', '(a) seconds per update, MGS / MLE (same run)', cost_ratio('(a)'))]
     if run_b:
         claims += [runner.Claim('2a', '(b) repetition + non-termination, MLE - MGS', 'task_loss', '(b) MLE',
                                 '(b) MGS'),
+                   runner.Claim('2a', '(b) repetition + non-termination, MLE - MGS + MLE (mixed)', 'task_loss',
+                                '(b) MLE', '(b) MGS + MLE'),
                    runner.CustomClaim('2b', '(b) seconds per update, MGS / MLE (same run)', cost_ratio('(b)'))]
 
     def tables(report, results):
@@ -198,7 +228,7 @@ def main(argv=None):
         for part in ('(a)', '(b)'):
             mle = costs.get(part + ' MLE')
             if mle:
-                for name in (part + ' MLE', part + ' MGS'):
+                for name in (part + ' MLE', part + ' MGS', part + ' MGS + MLE'):
                     rows.append([name, '%.3f' % np.mean(costs[name]), '%.1fx' % (np.mean(costs[name]) / np.mean(mle))])
         report.table('Claim 2b: wall seconds per update (same run)', ['arm', 'seconds per update', 'cost vs MLE'],
                      rows, note='reported, not judged: MGS evaluates 4 candidates per update')

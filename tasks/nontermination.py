@@ -161,12 +161,19 @@ def main(argv=None):
             picked = np.take_along_axis(lp, h[:, 1:, None], axis=-1)[..., 0] * (h[:, 1:] > 0)
             scored = {'log_prob': picked.sum(1), 'tokens': (h[:, 1:] > 0).sum(1)}
             dec = Decoder(backend, end, maxlen=L, application='lm')
+            # the reference continuation of each held-out sentence: its tokens after the prefix, up to [SEP]
+            reference = np.median([max(1, int((r > 0).sum()) - 10) for r in h])
             views = {}
             for d in decoders:
                 seqs = decode(dec, d, data.test['prefixes'], end, seed)
                 views[d] = {'predictions': dict(scored, end_at=end_positions(seqs, end),
                                                 length=[len(s) for s in seqs],
                                                 repetition=[metrics.repetition(s) for s in seqs])}
+                if st:  # stopping is only evidence if the model does not stop at once
+                    ratio = float(np.median([len(s) for s in seqs]) / reference)
+                    views[d]['check'] = {'not_too_early': {
+                        'value': ratio, 'passed': ratio >= 0.5,
+                        'rule': 'median continuation length / median reference continuation length >= 0.5'}}
             return {'views': views}
         return run
 
@@ -189,7 +196,8 @@ def main(argv=None):
             claims.append(runner.Claim('1b', 'r_L, %s - %s: %s' % (standard, d, softmax), 'r_L',
                                        '%s/%s' % (softmax, standard), '%s/%s' % (softmax, d)))
         claims.append(runner.CustomClaim('1c', 'r_L = 0 for every decoder and seed, greedy within %d steps: %s'
-                                         % (bound, st), always_stops(st, decoders, bound, L)))
+                                         % (bound, st), always_stops(st, decoders, bound, L),
+                                         requires=['%s/%s' % (st, d) for d in decoders]))
         claims.append(runner.Claim('1d', 'held-out perplexity, %s - softmax' % st, 'perplexity',
                                    st + '/' + decoders[0], softmax + '/' + decoders[0], judge=False, scale=1.0,
                                    unit=''))

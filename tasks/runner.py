@@ -393,7 +393,8 @@ def run(ctx, title, data, arms, metrics, claims=(), tables=None, config=None, n_
     names = list(results['seeds'][0]['results'])
     info = results['data'][str(ctx.seeds[0])]
     columns = list(dict.fromkeys([m for n in names for m in results['seeds'][0]['results'][n]['metrics']]))
-    report.table('Test metrics per arm%s' % ((' (%s)' % ', '.join('%s %s' % kv for kv in info.items())) if info else ''),
+    sizes = (' (%s)' % ', '.join('%s %s' % kv for kv in info.items())) if info else ''
+    report.table('Test metrics per arm%s' % sizes,
                  ['arm', 'chosen on validation'] + [m if m in raw_metrics else '%s (%%)' % m for m in columns],
                  [[n, _chosen_text(results, n)] +
                   [experiment.fmt_mean_std(metric_values(results, n, m), **({'scale': 1, 'digits': 3}

@@ -121,6 +121,9 @@ def main(argv=None):
             # t_model is a TheseusModel: the predecessor and the head are frozen in it, trainable elsewhere
             fit(t_model, data, e2, args.learning_rate, seed, [ConstantReplacementRate(0.5)], keep_best=False)
             out = fit(s_model, data, e3, args.learning_rate, seed)  # the successor alone
+            left = sum(l.name.startswith('Predecessor-') for l in s_model.layers)
+            out['check'] = {'successor_alone': {'value': left, 'passed': left == 0,
+                                                'rule': 'predecessor layers in the evaluated successor model = 0'}}
             timed('Theseus (%d layers)' % n, s_model, data.test)
             return out
         return run

@@ -112,6 +112,19 @@ def main(argv=None):
                             info={'train': dict(sizes), 'valid': len(valid), 'test': len(test)},
                             arms_see_test_labels=True)
 
+    unregularised = {}  # (setting, seed) -> final kernel norms of the 'none' arm (it runs first)
+
+    def norm_check(setting, seed, method, norms):
+        final = {k: v[-1] for k, v in norms.items()}
+        if method == 'none':
+            unregularised[(setting, seed)] = final
+            return {}
+        base = unregularised.get((setting, seed))
+        moved = max(abs(final[k] / base[k] - 1) for k in final) if base else float('nan')
+        return {'moves_norms': {'value': moved, 'passed': bool(moved >= 0.05),
+                                'rule': 'largest relative change of a penalised kernel norm vs the unregularised arm '
+                                        '(same seed, same start) >= 5%'}}
+
     def arm(setting, method):
         def run(data, seed, strength):
             (x_tr, y_tr), (x_va, y_va), x_te = data.train[setting], data.valid, data.test
@@ -132,7 +145,7 @@ def main(argv=None):
             val = model.evaluate(x_va, y_va, verbose=0, return_dict=True)['accuracy']
             preds = fgsm_embedding_predictions(model, emb, x_te, data.test_labels, EPSILONS, LOSS)
             return {'predictions': {str(e): v for e, v in preds.items()}, 'valid': {'acc': val},
-                    'extra': {'norms': norms.history}}
+                    'check': norm_check(setting, seed, method, norms.history), 'extra': {'norms': norms.history}}
         return run
 
     arms = [runner.Arm('%s %s' % (setting, method), arm(setting, method), [{'strength': s} for s in strengths],

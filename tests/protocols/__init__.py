@@ -38,7 +38,7 @@ TINY_ARGS = {
 SIGNS = {
     '1b': ('r_L', r'softmax/(top-k|nucleus) ', r'softmax/consistent (top-k|nucleus) '),
     '1d': ('perplexity', r'self-terminating', r'softmax'),
-    '2a': (r'macro_f1|task_loss', r'^\(a\) MGS$|^\(b\) MLE$', r'^\(a\) MLE$|^\(b\) MGS$'),
+    '2a': (r'macro_f1|task_loss', r'^\(a\) MGS( \+ MLE)?$|^\(b\) MLE$', r'^\(a\) MLE$|^\(b\) MGS( \+ MLE)?$'),
     '3a': ('accuracy', r'^Theseus', r'^direct fine-tune'),
     '3b': ('accuracy', r'^Theseus', r'^direct fine-tune'),
     '4a': ('balanced_acc', r'^LA loss \(τ=1\)$', r'^ERM \(plain CE\)$'),
