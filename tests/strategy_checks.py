@@ -178,7 +178,8 @@ def check_task_scope():
     paths = ['--config_path', ckpt + '/bert_config.json', '--checkpoint_path', ckpt + '/bert_model.ckpt',
              '--dict_path', ckpt + '/vocab.txt']
     out = tempfile.mkdtemp()
-    flooding.main(['--quick', '--train_size', '32', '--epochs', '1', '--flood_levels', '0.3', '--maxlen', '16',
+    flooding.main(['--quick', '--train_size', '32', '--test_size', '30', '--epochs', '1', '--flood_levels', '0.3',
+                   '--maxlen', '16',
                    '--strategy', 'mirrored', '--output_dir', out] + paths)
     with open(out + '/results.json') as f:
         run = json.load(f)

@@ -21,15 +21,17 @@ from tests.test_tasks import checkpoint_args
 TINY_ARGS = {
     'nontermination': ['--prefixes', '8', '--train_steps', '2', '--max_steps', '10', '--max_chars', '20',
                        '--archs', 'lstm'],
-    'mgs': ['--majority', '30', '--test_size', '20', '--maxlen', '16', '--lm_steps', '2', '--prefixes', '4',
+    'mgs': ['--majority', '30', '--test_size', '10', '--maxlen', '16', '--lm_steps', '2', '--prefixes', '4',
             '--decode_len', '6'],
     'theseus': ['--train_size', '40', '--test_size', '30', '--maxlen', '16'],
     'logit_adjustment': ['--head', '30', '--ratio', '10', '--per_class_test', '4', '--per_class_valid', '3',
                          '--maxlen', '24'],
     'flooding': ['--train_size', '24', '--test_size', '30', '--epochs', '2', '--flood_levels', '0.3', '0.9',
                  '--maxlen', '16'],
-    'weissi': ['--train_sizes', '60', '30', '--test_size', '30', '--maxlen', '16'],
-    'imbalance_losses': ['--majority', '40', '--test_size', '40', '--maxlen', '16', '--losses', 'cross_entropy',
+    # the char-CNN setting only: the BERT setting's penalty and attack are unit-tested (tests/regularizers,
+    # tests/test_robustness.py); here the protocol is what is checked
+    'weissi': ['--settings', 'cnn', '--train_sizes', '60', '30', '--test_size', '30', '--maxlen', '16'],
+    'imbalance_losses': ['--majority', '30', '--test_size', '30', '--maxlen', '16', '--losses', 'cross_entropy',
                          'f1_weighted_ce', 'smooth_accuracy', 'focal'],
 }
 
