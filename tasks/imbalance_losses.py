@@ -3,13 +3,16 @@
 Positives are made the minority (1:10 and 1:50; --quick: 1:10 only) in training; valid and test keep the natural
 balance. Every loss of bert4keras_ext.losses.imbalance fine-tunes the same BERT; "threshold" is plain CE with the
 decision threshold chosen on the validation set (the "adjust the result" baseline; it re-uses the CE model's
-scores). Metrics: minority-class F1, balanced accuracy, AUC. Every loss trains with the package recipe
-(classification.RECIPE: AdamW, warm-up + linear decay, mean pooling), last epoch. Through tasks.runner: the test
-reviews are fixed, the imbalanced training set and the validation reviews are redrawn per seed; claim 8c (every
-loss against CE at one ratio) is one family, decided with Holm's correction.
+scores). Metrics: minority-class F1, balanced accuracy, and the threshold-free ROC AUC and test NLL (of
+sigmoid(score)). Every loss trains with the package recipe (classification.RECIPE: AdamW, warm-up + linear decay,
+mean pooling), last epoch; focal, GHM and the logit-adjusted loss have their own hyper-parameters chosen on
+validation F1 (GRIDS; --no_tuning: the defaults). Through tasks.runner: the test reviews are fixed, the imbalanced
+training set and the validation reviews are redrawn per seed; claim 8c (every loss against CE at one ratio) is one
+family, decided with Holm's correction.
 
-The full run (defaults: 3 seeds, 1,200 negatives, ratios 1:10 and 1:50, 3 epochs, 8 losses) takes about 50 minutes
-on 2 CPU cores; --quick is a smoke run of a few minutes.
+The full run (defaults: 3 seeds, 1,200 negatives, ratios 1:10 and 1:50, 3 epochs, 8 losses) took about 50 minutes
+on 2 CPU cores without the grids (about 85 minutes with them, estimated from the trainings); --quick is a smoke run
+of a few minutes.
 """
 import numpy as np
 
@@ -19,18 +22,29 @@ from bert4keras_ext.data import imbalanced_subset
 from bert4keras_ext.losses import BINARY_LOSSES, plot_gradient_weights
 from tasks import classify, experiment, runner
 
+def nll(y, score):
+    """Mean binary cross-entropy of the labels under sigmoid(score) (threshold-free; nats)."""
+    y, z = np.asarray(y, dtype='float64'), np.asarray(score, dtype='float64')
+    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
 METRICS = {'f1': lambda y, p: metrics.binary_f1(np.asarray(y), np.asarray(p['pred'])),
            'bacc': lambda y, p: metrics.balanced_accuracy(np.asarray(y), np.asarray(p['pred'])),
-           'auc': lambda y, p: metrics.roc_auc(np.asarray(y), np.asarray(p['score']))}
+           'auc': lambda y, p: metrics.roc_auc(np.asarray(y), np.asarray(p['score'])),
+           'nll': lambda y, p: nll(y, p['score'])}
+# each loss's own hyper-parameters, chosen on validation minority F1 in the full runs (docs/claims.md, v2)
+GRIDS = {'focal': [{'alpha': a, 'gamma': g} for a in (0.25, 0.75) for g in (1.0, 2.0)],
+         'ghm': [{'bins': b} for b in (10, 30)],
+         'logit_adjusted': [{'tau': t} for t in (0.5, 1.0, 2.0)]}
 COMPARED = ('weighted_ce', 'focal', 'ghm', 'logit_adjusted', 'soft_f1', 'threshold')
 
 
-def make_loss(name, positive_rate):
+def make_loss(name, positive_rate, **params):
     if name == 'weighted_ce':
         return BINARY_LOSSES[name].from_prior(positive_rate)
     if name == 'logit_adjusted':
-        return BINARY_LOSSES[name](positive_rate=positive_rate, tau=1.0)
-    return BINARY_LOSSES[name]()
+        return BINARY_LOSSES[name](positive_rate=positive_rate, **dict({'tau': 1.0}, **params))
+    return BINARY_LOSSES[name](**params)
 
 
 def claims_at(ratio, names):
@@ -75,6 +89,10 @@ def main(argv=None):
     p.add_argument('--test_size', type=int, default=None, help='test reviews (default 3000; quick 150)')
     p.add_argument('--losses', nargs='+', default=sorted(BINARY_LOSSES), choices=sorted(BINARY_LOSSES),
                    help='the losses to compare')
+    p.add_argument('--no_tuning', action='store_true',
+                   help='every loss at its default hyper-parameters (always so with --quick); otherwise focal (alpha, '
+                   'gamma), GHM (bins) and the logit-adjusted loss (tau) are chosen on validation F1 from %s: 7 more '
+                   'trainings per ratio and seed' % GRIDS)
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     ratios = args.ratios or ([10] if args.quick else [10, 50])
@@ -99,22 +117,23 @@ def main(argv=None):
 
     cache = {}
 
-    def scores(data, seed, ratio, name):
-        if (seed, ratio, name) not in cache:
+    def scores(data, seed, ratio, name, params):
+        key = (seed, ratio, name, tuple(sorted(params.items())))
+        if key not in cache:
             x, y = data.train[ratio]
             model, _ = clf.build_classifier(config_path, checkpoint_path, 1, dict_path=dict_path, dropout=args.dropout)
-            clf.fine_tune(model, make_loss(name, float(np.mean(y))), x, y, seed=seed, epochs=epochs)
-            cache[(seed, ratio, name)] = (clf.predict_logits(model, data.valid[0]).ravel(),
-                                          clf.predict_logits(model, data.test).ravel())
-        return cache[(seed, ratio, name)]
+            clf.fine_tune(model, make_loss(name, float(np.mean(y)), **params), x, y, seed=seed, epochs=epochs)
+            cache[key] = (clf.predict_logits(model, data.valid[0]).ravel(),
+                          clf.predict_logits(model, data.test).ravel())
+        return cache[key]
 
     def loss_arm(ratio, name):
-        def run(data, seed):
+        def run(data, seed, **params):
             if name == 'threshold':  # the CE model of this seed, its threshold chosen on validation
-                s_valid, s_test = scores(data, seed, ratio, 'cross_entropy')
+                s_valid, s_test = scores(data, seed, ratio, 'cross_entropy', {})
                 threshold = float(metrics.best_threshold(data.valid[1], s_valid))
             else:
-                s_valid, s_test = scores(data, seed, ratio, name)
+                s_valid, s_test = scores(data, seed, ratio, name, params)
                 threshold = 0.0  # logit_adjusted too: the LA rule for balanced error is the unadjusted logit
             return {'predictions': {'score': classify.rounded(s_test), 'pred': (s_test > threshold).astype(int)},
                     'valid': {'f1': metrics.binary_f1(data.valid[1], (s_valid > threshold).astype(int))},
@@ -122,7 +141,10 @@ def main(argv=None):
         return run
 
     names = list(args.losses) + ['threshold']
-    arms = [runner.Arm('1:%d %s' % (ratio, name), loss_arm(ratio, name)) for ratio in ratios for name in names]
+    tune = not (args.quick or args.no_tuning)
+    arms = [runner.Arm('1:%d %s' % (ratio, name), loss_arm(ratio, name),
+                       GRIDS.get(name) if tune else None, ('f1', 'max') if tune and name in GRIDS else None)
+            for ratio in ratios for name in names]
     claims = [c for ratio in ratios for c in claims_at(ratio, names)]
 
     def tables(report, results):
@@ -136,8 +158,9 @@ def main(argv=None):
                       'Per-sample gradient weight relative to cross-entropy (autodiff)')
 
     return runner.run(ctx, 'Article 8: imbalance losses on binary sentiment', data, arms, METRICS, claims,
-                      tables=tables, config={'ratios': ratios, 'majority': majority, 'epochs': epochs,
-                                             'test_size': n_test, 'valid_size': n_valid, 'losses': names})
+                      tables=tables, raw_metrics=('nll',),
+                      config={'ratios': ratios, 'majority': majority, 'epochs': epochs, 'test_size': n_test,
+                              'valid_size': n_valid, 'losses': names, 'grids': GRIDS if tune else {}})
 
 
 if __name__ == '__main__':

@@ -172,6 +172,17 @@ def score(metrics, labels, predictions):
     return {name: float(fn(labels, predictions)) for name, fn in metrics.items()}
 
 
+def _at_edge(grid, chosen):
+    """True when a grid of >= 3 settings of one numeric hyper-parameter chose its smallest or largest value: the
+    validation optimum may lie outside the grid (reported beside the choice)."""
+    keys = {k for g in grid for k in g}
+    if len(grid) < 3 or len(keys) != 1:
+        return False
+    key = keys.pop()
+    values = sorted(g[key] for g in grid)
+    return chosen.get(key) in (values[0], values[-1])
+
+
 def _labels(labels, part):
     return labels if part is None else labels[part]
 
@@ -209,6 +220,7 @@ def run_seed(ctx, seed, split, arms, metrics, log=print):
                         best = cand
             params, views, seconds = best
             out = views[view]
+            at_edge = _at_edge(arm.grid, params)
             record = {'params': dict(params), 'chosen': dict(params if len(tried) > 1 else {}, **out.get('chosen', {})),
                       'valid': out.get('valid', {}),
                       'curve': [score(fns, labels, p) for p in out.get('curve', ())],
@@ -217,7 +229,8 @@ def run_seed(ctx, seed, split, arms, metrics, log=print):
                       'extra': out.get('extra', {}), 'seconds': round(seconds, 2), 'seen': seen,
                       'grid': [{'params': p, 'valid': v[view].get('valid', {}),
                                 'metrics': score(fns, labels, v[view]['predictions'])}
-                               for p, v, _ in tried] if len(tried) > 1 else []}
+                               for p, v, _ in tried] if len(tried) > 1 else [],
+                      'chosen_at_edge': at_edge}
             records[name] = record
             log('seed %d %-34s %s%s' % (seed, name, ' '.join('%s %.4f' % kv for kv in record['metrics'].items()),
                                          ' (chosen %s)' % params if len(tried) > 1 else ''))
@@ -430,10 +443,11 @@ def metric_values(results, name, metric):
 
 
 def _chosen_text(results, name):
-    chosen = [s['results'][name]['chosen'] for s in results['seeds'] if name in s['results']]
-    if not any(chosen):
+    records = [s['results'][name] for s in results['seeds'] if name in s['results']]
+    if not any(r['chosen'] for r in records):
         return ''
-    return '; '.join(', '.join('%s=%s' % kv for kv in c.items()) for c in chosen)
+    return '; '.join(', '.join('%s=%s' % kv for kv in r['chosen'].items()) +
+                     (' (grid edge)' if r.get('chosen_at_edge') else '') for r in records)
 
 
 def check_rows(results):

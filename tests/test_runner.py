@@ -188,3 +188,13 @@ def test_results_json_is_plain_json(tmp_path):
     with open(os.path.join(str(tmp_path), 'results.json')) as f:
         loaded = json.load(f)
     assert isinstance(loaded['seeds'][0]['results']['a']['predictions'], list)
+
+
+def test_a_choice_at_the_edge_of_its_grid_is_marked(tmp_path):
+    data, _ = fake_data()
+    edge = runner.Arm('edge', skill_arm(0.7), grid=[{'knob': k} for k in (0, 1, 2)], select=('score', 'max'))
+    inside = runner.Arm('inside', skill_arm(0.7), grid=[{'knob': k} for k in (1, 2, 3)], select=('score', 'max'))
+    results = runner.run(make_ctx(tmp_path, seeds=1), 'fake', data, [edge, inside], ACC)
+    first = results['seeds'][0]['results']
+    assert first['edge']['chosen_at_edge'] and not first['inside']['chosen_at_edge']
+    assert 'knob=2 (grid edge)' in open(os.path.join(str(tmp_path), 'summary.md')).read()
