@@ -301,10 +301,10 @@ def write(directory, results):
             lines += ['| whole `fit` epoch | %.2f |' % e['ours']['later_epoch_s']]
             lines += ['| %s | %.2f |' % (k, v) for k, v in pr.items() if isinstance(v, float)]
     if results.get('mlm'):
-        lines += ['', 'MLM pretraining steps (`PretrainRun` vs `BertForMaskedLM`, shipped shape, batch 64 x 128, the same '
-                  'masked batches; seconds per step after 2 warm-up steps):', '',
-                  '| precision (ours / peer) | ours s/step | peer s/step | first step ours / peer (s) | ours speed / peer |',
-                  '|---|---|---|---|---|']
+        lines += ['', 'MLM pretraining steps (`PretrainRun` vs `BertForMaskedLM`, shipped shape, batch 64 x 128, '
+                  'the same masked batches; seconds per step after 2 warm-up steps):', '',
+                  '| precision (ours / peer) | ours s/step | peer s/step | first step ours / peer (s) | '
+                  'ours speed / peer |', '|---|---|---|---|---|']
         for precision, e in results['mlm'].items():
             peer = e.get('peer', {})
             lines.append('| %s / %s | %.3f | %s | %.1f / %s | %s |' % (

@@ -2,7 +2,7 @@
 
     python -m tasks.run_all [--output_dir outputs/run_all] [--full] [--jobs 2]
 
-Two tasks run at once by default (each task's output goes to <output_dir>/<task>/log.txt; about 6.5 minutes on 2
+Two tasks run at once by default (each task's output goes to <output_dir>/<task>/log.txt; about 5 minutes on 2
 cores of an AVX-512 machine). The default checkpoint is the Chinese BERT shipped with the package (nothing is pretrained). --quick runs are smoke
 runs: one seed, small data; the evidence for each article's claims is the full runs committed in results/ (see
 docs/claims.md; `bash scripts/full_runs.sh` makes them).
