@@ -32,8 +32,19 @@ def fgsm_embedding_accuracy(model, embedding, x, y, epsilons, loss_fn, batch_siz
 
 
 def fgsm_embedding_predictions(model, embedding, x, y, epsilons, loss_fn, batch_size=64):
-    """``{eps: predicted class per item}`` under the FGSM step of :func:`fgsm_embedding_accuracy` (same arguments):
-    per-item predictions, e.g. for a bootstrap over test items."""
+    """Per-item predictions under the FGSM step of :func:`fgsm_embedding_accuracy`, e.g. for a bootstrap over test
+    items.
+
+    Args:
+        model, embedding, x, y, epsilons, loss_fn, batch_size: as :func:`fgsm_embedding_accuracy`.
+
+    Returns:
+        ``{eps: int array of the predicted class of every item}`` (in the order of ``x``).
+
+    Example:
+        >>> preds = fgsm_embedding_predictions(model, emb, x, y, [0.0, 0.003], loss)
+        >>> float((preds[0.003] == y).mean())   # the accuracy under the attack
+    """
     xs = x if isinstance(x, (list, tuple)) else [x]
     y = np.asarray(y)
     n = len(y)
