@@ -31,6 +31,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from machine import cpu  # noqa: E402  (benchmarks/machine.py)
 
+import bert4keras_ext  # noqa: E402,F401  (arranges tf-keras before TensorFlow is imported)
+import tensorflow as tf  # noqa: E402
+
 BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, vocab_size=21128)
 
 
@@ -65,26 +68,21 @@ def peer_run(python, batches, config, threads):
     return [json.loads(l) for l in r.stdout.splitlines() if l.startswith('{')]
 
 
-class EpochClock:
-    """Keras callback: wall and CPU seconds of every epoch."""
+class EpochClock(tf.keras.callbacks.Callback):
+    """Keras callback: wall and CPU seconds of every epoch (``self.rows``)."""
 
-    def __new__(cls):
-        import tensorflow as tf
+    def __init__(self):
+        super().__init__()
+        self.rows = []
 
-        class _Clock(tf.keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.rows = []
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t, self._u = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
 
-            def on_epoch_begin(self, epoch, logs=None):
-                self._t, self._u = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-
-            def on_epoch_end(self, epoch, logs=None):
-                u = resource.getrusage(resource.RUSAGE_SELF)
-                self.rows.append({'epoch': epoch + 1, 'seconds': time.perf_counter() - self._t,
-                                  'user_s': u.ru_utime - self._u.ru_utime, 'sys_s': u.ru_stime - self._u.ru_stime,
-                                  'loss': float(logs.get('loss', float('nan')))})
-        return _Clock()
+    def on_epoch_end(self, epoch, logs=None):
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        self.rows.append({'epoch': epoch + 1, 'seconds': time.perf_counter() - self._t,
+                          'user_s': u.ru_utime - self._u.ru_utime, 'sys_s': u.ru_stime - self._u.ru_stime,
+                          'loss': float(logs.get('loss', float('nan')))})
 
 
 def ours_run(paths, x, y, epochs):

@@ -43,7 +43,7 @@ def _softmax(z):
 
 def accuracy(labels, logits):
     """Share of items whose argmax logit is the label."""
-    return float(np.mean(np.asarray(logits).argmax(-1) == np.asarray(labels)))
+    return metrics.accuracy(np.asarray(labels), np.asarray(logits).argmax(-1))
 
 
 def cross_entropy(labels, logits):
@@ -51,10 +51,6 @@ def cross_entropy(labels, logits):
     p = _softmax(logits)
     y = np.asarray(labels)
     return float(-np.mean(np.log(np.maximum(p[np.arange(len(y)), y], 1e-12))))
-
-
-def balanced_accuracy(labels, logits):
-    return metrics.balanced_accuracy(np.asarray(labels), np.asarray(logits).argmax(-1))
 
 
 class LogitsEachEpoch(tf.keras.callbacks.Callback):

@@ -18,7 +18,8 @@ from bert4keras_ext import classification as clf, metrics
 from bert4keras_ext.data import corpora, train_valid_test_split
 from bert4keras_ext.decoding import CachedLM, Decoder, RecurrentLM, TopK, TopP
 from bert4keras_ext.layers.termination import greedy_stop_bound
-from bert4keras_ext.language_models import NextTokenNLL, build_lstm_lm, build_transformer_lm
+from bert4keras_ext.language_models import (NextTokenNLL, build_lstm_lm, build_transformer_lm,
+                                            teacher_forced_log_probs)
 from tasks import experiment, runner, stats
 
 DECODERS = ['greedy', 'beam-2', 'beam-4', 'top-k 2', 'top-k 4', 'nucleus 0.2', 'nucleus 0.4',
@@ -157,9 +158,10 @@ def main(argv=None):
             model.fit(as_inputs(x[:n, :-1]), x[:n, 1:], sample_weight=(x[:n, 1:] > 0).astype('float32'),
                       batch_size=32, epochs=1, verbose=2)
             h = data.test['held']
-            lp = model.predict(as_inputs(h[:, :-1]), verbose=0)
-            picked = np.take_along_axis(lp, h[:, 1:, None], axis=-1)[..., 0] * (h[:, 1:] > 0)
-            scored = {'log_prob': picked.sum(1), 'tokens': (h[:, 1:] > 0).sum(1)}
+            targets = h[:, 1:]  # every position scored, then the padding zeroed: per-sentence sums
+            picked = teacher_forced_log_probs(model, as_inputs(h[:, :-1]), targets, np.ones_like(targets))
+            picked = picked.reshape(targets.shape) * (targets > 0)
+            scored = {'log_prob': picked.sum(1), 'tokens': (targets > 0).sum(1)}
             dec = Decoder(backend, end, maxlen=L, application='lm')
             # the reference continuation of each held-out sentence: its tokens after the prefix, up to [SEP]
             reference = np.median([max(1, int((r > 0).sum()) - 10) for r in h])

@@ -237,48 +237,6 @@ def run_seed(ctx, seed, split, arms, metrics, log=print):
     return records
 
 
-def _draw(obj, rng):
-    """Item indices for one bootstrap draw of predictions ``obj``: one index array (a dict of per-item arrays of
-    one length shares it), or, for a dict whose arrays have different lengths (different item sets), one per key."""
-    if isinstance(obj, dict):
-        lengths = {len(v) for v in obj.values()}
-        if len(lengths) != 1:
-            return {k: _draw(v, rng) for k, v in obj.items()}
-        n = lengths.pop()
-    else:
-        n = len(obj)
-    return rng.randint(0, n, size=n)
-
-
-def _resample(obj, idx):
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return {k: _resample(v, idx[k] if isinstance(idx, dict) else idx) for k, v in obj.items()}
-    if isinstance(idx, dict):
-        raise ValueError('predictions with several item sets need labels given per item set (a dict)')
-    return np.asarray(obj)[idx]
-
-
-def hierarchical_interval(fn, labels, pred_a, pred_b, n=2000, seed=0, level=0.95):
-    """Hierarchical bootstrap of ``mean_s fn(labels_s, a_s) - fn(labels_s, b_s)`` (seeds, then test items, the same
-    items for both arms); predictions may be dicts of per-item arrays with their own item sets. Returns
-    ``(estimate, low, high)``."""
-    k = len(pred_a)
-    estimate = float(np.mean([fn(labels[s], pred_a[s]) - fn(labels[s], pred_b[s]) for s in range(k)]))
-    rng = np.random.RandomState(seed)
-    diffs = np.empty(n)
-    for r in range(n):
-        total = 0.0
-        for s in rng.randint(0, k, size=k):
-            idx = _draw(pred_a[s], rng)
-            lab = _resample(labels[s], idx) if labels[s] is not None else None
-            total += fn(lab, _resample(pred_a[s], idx)) - fn(lab, _resample(pred_b[s], idx))
-        diffs[r] = total / k
-    lo, hi = np.percentile(diffs, [50 * (1 - level), 50 * (1 + level)])
-    return estimate, float(lo), float(hi)
-
-
 def failed_checks(results, names):
     """``'<result>: <check> failed in k of n seeds (values; rule)'`` for every mechanism check of the results
     ``names`` that fails in any seed (empty when every check passes)."""
@@ -326,7 +284,7 @@ def judge_claims(claims, results, metrics, n_boot=2000, arms=()):
             labels = [_labels(results['test_labels'][str(s['seed'])] if results.get('labels_per_seed')
                               else results['test_labels'], part) for s in seeds]
             fn = own.get(claim.better.split('/')[0], metrics)[claim.metric]
-            _, blo, bhi = hierarchical_interval(fn, labels,
+            _, blo, bhi = stats.hierarchical_bootstrap(fn, labels,
                                                 [s['results'][claim.better]['predictions'] for s in seeds],
                                                 [s['results'][claim.worse]['predictions'] for s in seeds],
                                                 n=n_boot)

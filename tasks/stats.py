@@ -67,17 +67,17 @@ def hierarchical_bootstrap(metric, y, pred_a, pred_b, n=2000, seed=0, level=0.95
 
     Args:
         metric: ``metric(y, pred) -> float`` (e.g. accuracy, a minority-class F1).
-        y, pred_a, pred_b: per-seed lists of arrays (``y[s]`` the test labels seed ``s`` was scored on, which may
-            differ between seeds when the test set is resampled; ``pred_a[s]``, ``pred_b[s]`` the two arms'
-            predictions on those items).
+        y, pred_a, pred_b: per-seed lists (``y[s]`` the test labels seed ``s`` was scored on, which may differ
+            between seeds when the test set is resampled, or None for a metric of the predictions alone;
+            ``pred_a[s]``, ``pred_b[s]`` the two arms' predictions on those items: arrays, or dicts of per-item
+            arrays — of one length, resampled together, or of several item sets, each resampled on its own, with
+            ``y[s]`` then a dict too).
         n: bootstrap replicates. seed: of the resampling. level: of the interval.
 
     Returns:
         ``(estimate, low, high)``: each replicate draws seeds with replacement, then, within each drawn seed, items
         with replacement (the same items for both arms, so the comparison stays paired).
     """
-    y = [np.asarray(v) for v in y]
-    pred_a, pred_b = [np.asarray(v) for v in pred_a], [np.asarray(v) for v in pred_b]
     if not (len(y) == len(pred_a) == len(pred_b)) or not y:
         raise ValueError('need one label array and one prediction array per arm for every seed')
     estimate = float(np.mean([metric(t, a) - metric(t, b) for t, a, b in zip(y, pred_a, pred_b)]))
@@ -87,11 +87,35 @@ def hierarchical_bootstrap(metric, y, pred_a, pred_b, n=2000, seed=0, level=0.95
     for r in range(n):
         total = 0.0
         for s in rng.randint(0, k, size=k):
-            idx = rng.randint(0, len(y[s]), size=len(y[s]))
-            total += metric(y[s][idx], pred_a[s][idx]) - metric(y[s][idx], pred_b[s][idx])
+            idx = _draw(pred_a[s], rng)
+            labels = _resample(y[s], idx)
+            total += metric(labels, _resample(pred_a[s], idx)) - metric(labels, _resample(pred_b[s], idx))
         diffs[r] = total / k
     lo, hi = np.percentile(diffs, [50 * (1 - level), 50 * (1 + level)])
     return estimate, float(lo), float(hi)
+
+
+def _draw(obj, rng):
+    """Item indices for one bootstrap draw of predictions ``obj``: one index array (a dict of per-item arrays of
+    one length shares it), or, for a dict whose arrays have different lengths (different item sets), one per key."""
+    if isinstance(obj, dict):
+        lengths = {len(v) for v in obj.values()}
+        if len(lengths) != 1:
+            return {k: _draw(v, rng) for k, v in obj.items()}
+        size = lengths.pop()
+    else:
+        size = len(obj)
+    return rng.randint(0, size, size=size)
+
+
+def _resample(obj, idx):
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return {k: _resample(v, idx[k] if isinstance(idx, dict) else idx) for k, v in obj.items()}
+    if isinstance(idx, dict):
+        raise ValueError('predictions with several item sets need labels given per item set (a dict)')
+    return np.asarray(obj)[idx]
 
 
 def wilson_interval(successes, trials, level=0.95):

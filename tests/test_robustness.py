@@ -2,7 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert4keras_ext.classification import build_char_cnn
-from bert4keras_ext.robustness import fgsm_embedding_accuracy
+from bert4keras_ext.robustness import fgsm_embedding_accuracy, fgsm_embedding_predictions
 from bert4keras_ext.training import WeightNormHistory
 
 
@@ -24,3 +24,7 @@ def test_fgsm_lowers_accuracy_and_restores_embeddings():
     assert acc[0.0] == clean and clean > 0.9
     assert acc[0.5] < acc[0.0]
     assert len(norms.history['conv/kernel:0']) == 31
+    preds = fgsm_embedding_predictions(model, emb, x, y, [0.0, 0.5], loss)   # per item, same attack
+    np.testing.assert_array_equal(preds[0.0], model.predict(x, verbose=0).argmax(1))
+    assert [float(np.mean(preds[e] == y)) for e in (0.0, 0.5)] == [acc[0.0], acc[0.5]]
+    np.testing.assert_array_equal(emb.numpy(), before)

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from tasks import experiment, runner
+from tasks import experiment, runner, stats
 
 N_TEST = 200
 ACC = {'accuracy': lambda y, p: float(np.mean(np.asarray(y) == np.asarray(p)))}
@@ -127,7 +127,6 @@ def test_holm_family_is_stricter_than_each_comparison_alone(tmp_path):
     """Eleven arms as good as the baseline (other random draws) and one much better, as one family of twelve: every
     Holm-adjusted p-value is at least the raw paired t p-value, the better arm holds, no equal arm is called a
     win."""
-    from tasks import stats
     data, _ = fake_data()
     arms = [runner.Arm('base', skill_arm(0.6))] + [runner.Arm('same%d' % i, skill_arm(0.6, salt=i + 1))
                                                    for i in range(11)]
@@ -172,13 +171,13 @@ def test_views_are_selected_on_their_own_validation_metric(tmp_path):
     assert first['m/late']['chosen'] == {'knob': 1} and first['m/early']['chosen'] == {'knob': 3}
 
 
-def test_hierarchical_interval_with_several_item_sets():
+def test_hierarchical_bootstrap_with_several_item_sets():
     """Predictions holding two item sets of different sizes (e.g. prefixes and held-out sentences) are resampled
     per set; the interval covers the estimate."""
     rng = np.random.RandomState(0)
     a = [{'x': rng.rand(30), 'y': rng.rand(50) + 0.2} for _ in range(3)]
     b = [{'x': rng.rand(30), 'y': rng.rand(50)} for _ in range(3)]
-    est, lo, hi = runner.hierarchical_interval(lambda _, p: float(np.mean(p['y'])), [None] * 3, a, b, n=300)
+    est, lo, hi = stats.hierarchical_bootstrap(lambda _, p: float(np.mean(p['y'])), [None] * 3, a, b, n=300)
     assert lo < est < hi and lo > 0
 
 

@@ -71,3 +71,15 @@ def test_training_sets_from_the_benchmark_pool_hold_both_classes():
     assert stratified_sample(pool, 300, seed=1) != stratified_sample(pool, 300, seed=2)
     with pytest.raises(ValueError, match='size must be in 1..'):
         stratified_sample(pool[:10], 11)
+
+
+def test_long_tail_task_sample_seed_redraws_training_on_one_test_set():
+    """``sample_seed`` redraws the validation and training words; ``seed`` alone fixes the test words; without
+    ``sample_seed`` the task is what it was (``seed`` draws everything)."""
+    from bert4keras_ext.data.pos_words import long_tail_task
+    kwargs = dict(head=60, ratio=10, per_class_test=4, per_class_valid=3, seed=0)
+    plain = long_tail_task(**kwargs)
+    a, b = long_tail_task(sample_seed=1, **kwargs), long_tail_task(sample_seed=2, **kwargs)
+    assert a[2] == b[2] == plain[2]                        # one test set
+    assert a[0] != b[0] and a[1] != b[1]                   # training and validation redrawn
+    assert list(a[4]) == list(b[4]) and a[3] == b[3]       # same tags and counts
