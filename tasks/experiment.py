@@ -51,6 +51,10 @@ def parser(description, default_output):
                    'kind (slower; used for the recorded full runs)')
     p.add_argument('--dropout', type=float, default=0.1,
                    help='dropout before each classifier head (the BERT checkpoint\'s own dropout is in its config)')
+    p.add_argument('--resume', action='store_true',
+                   help='continue an interrupted run from OUTPUT_DIR/checkpoint.json (written after every seed): its '
+                   'finished seeds are kept when the package commit and every option but --seeds match (so a 5-seed '
+                   'run can be extended to 10); otherwise the run is refused')
     p.add_argument('--strategy', default='default', choices=['default', 'mirrored', 'multiworker'],
                    help='tf.distribute strategy: every model of the run is built and trained inside its scope '
                    '(multiworker reads TF_CONFIG; only the chief writes the outputs)')
@@ -232,7 +236,8 @@ class Report:
         return path
 
     def write(self):
-        self.results['seconds'] = round(time.time() - self.ctx.started, 1)
+        # a resumed run counts the wall time of its earlier sessions too (tasks.runner, --resume)
+        self.results['seconds'] = round(time.time() - self.ctx.started + getattr(self.ctx, 'earlier_seconds', 0.0), 1)
         self.results['commit'] = getattr(self.ctx, 'commit', None) or package_commit()
         strategy = getattr(self.ctx, 'strategy', None)
         if strategy is not None:

@@ -26,6 +26,7 @@ fingerprint of the data each arm saw) and the summary's tables.
 """
 import hashlib
 import json
+import os
 import time
 
 import numpy as np
@@ -189,7 +190,7 @@ def _labels(labels, part):
 
 def run_seed(ctx, seed, split, arms, metrics, log=print):
     """Every arm (every grid point) on one seed's split; returns ``{result name: record}``."""
-    seen = {'train': fingerprint(split.train), 'valid': fingerprint(split.valid), 'test': fingerprint(split.test)}
+    seen = _seen(split)
     records = {}
     for arm in arms:
         data = ArmData(split)
@@ -235,6 +236,61 @@ def run_seed(ctx, seed, split, arms, metrics, log=print):
             log('seed %d %-34s %s%s' % (seed, name, ' '.join('%s %.4f' % kv for kv in record['metrics'].items()),
                                          ' (chosen %s)' % params if len(tried) > 1 else ''))
     return records
+
+
+class Checkpoint:
+    """``checkpoint.json`` in the run's output directory: every finished seed's records, written after each seed, so
+    that an interrupted run continues with ``--resume`` (a full run may outlast a session). Finished seeds are
+    reused only when the package commit and every option except ``--seeds``/``--resume``/``--output_dir`` match the run that wrote
+    them, and the seed's data has the same fingerprints; anything else is refused rather than mixed."""
+
+    IGNORED = ('resume', 'seeds', 'output_dir')
+
+    def __init__(self, ctx, config, log=print):
+        self.ctx, self.path, self.log = ctx, ctx.path('checkpoint.json'), log
+        self.key = {'format': FORMAT, 'commit': getattr(ctx, 'commit', None), 'config': config,
+                    'args': _plain({k: v for k, v in sorted(vars(ctx.args).items()) if k not in self.IGNORED})}
+        self.done, self.resumed = {}, []
+        if getattr(ctx.args, 'resume', False) and os.path.exists(self.path):
+            with open(self.path, encoding='utf-8') as f:
+                saved = json.load(f)
+            for field in ('format', 'commit', 'config', 'args'):
+                if saved['key'][field] != self.key[field]:
+                    raise SystemExit('--resume: %s holds a run with another %s (%r, this run %r): start it in a '
+                                     'clean output directory, or resume from the checkout and options that wrote it'
+                                     % (self.path, field, saved['key'][field], self.key[field]))
+            self.done = saved['seeds']
+            self.resumed = saved['sessions']
+            ctx.earlier_seconds = sum(s['seconds'] for s in self.resumed)
+            log('--resume: seeds %s finished earlier (%s)' % (', '.join(sorted(self.done, key=int)) or 'none',
+                                                              self.path))
+        self.session = {'seeds': [], 'seconds': 0.0}
+        self.started = time.time()
+
+    def finished(self, seed, split):
+        """The stored records of ``seed`` if an earlier session finished it (on the same data), else None."""
+        saved = self.done.get(str(seed))
+        if saved is None:
+            return None
+        if saved['seen'] != _seen(split):
+            raise SystemExit('--resume: seed %d of %s was run on other data (fingerprints %r, now %r)'
+                             % (seed, self.path, saved['seen'], _seen(split)))
+        return saved['records']
+
+    def save(self, seed, split, records, seconds):
+        self.done[str(seed)] = {'seen': _seen(split), 'records': _plain(records), 'seconds': round(seconds, 1)}
+        self.session['seeds'].append(seed)
+        self.session['seconds'] = round(time.time() - self.started, 1)
+        if not getattr(self.ctx, 'is_chief', True):
+            return
+        tmp = self.path + '.tmp'
+        with open(tmp, 'w', encoding='utf-8') as f:
+            json.dump({'key': self.key, 'seeds': self.done, 'sessions': self.resumed + [self.session]}, f)
+        os.replace(tmp, self.path)  # a run killed while writing leaves the previous checkpoint whole
+
+
+def _seen(split):
+    return {'train': fingerprint(split.train), 'valid': fingerprint(split.valid), 'test': fingerprint(split.test)}
 
 
 def failed_checks(results, names):
@@ -343,6 +399,7 @@ def run(ctx, title, data, arms, metrics, claims=(), tables=None, config=None, n_
     if ctx.args.strategy != 'default' and not tf.distribute.has_strategy():
         raise RuntimeError('--strategy %s: the run is not inside the strategy scope' % ctx.args.strategy)
     results = {'format': FORMAT, 'config': _plain(config or {}), 'seeds': [], 'data': {}}
+    checkpoint = Checkpoint(ctx, results['config'], log)
     labels, labels_per_seed = {}, False
     for seed in ctx.seeds:
         ctx.seed(seed)
@@ -351,8 +408,13 @@ def run(ctx, title, data, arms, metrics, claims=(), tables=None, config=None, n_
         if seed != ctx.seeds[0] and fingerprint(split.test_labels) != fingerprint(labels[str(ctx.seeds[0])]):
             labels_per_seed = True
         results['data'][str(seed)] = split.info
-        records = run_seed(ctx, seed, split, arms, metrics, log)
+        records = checkpoint.finished(seed, split)
+        if records is None:
+            started = time.time()
+            records = run_seed(ctx, seed, split, arms, metrics, log)
+            checkpoint.save(seed, split, records, time.time() - started)
         results['seeds'].append({'seed': seed, 'results': records})
+    results['sessions'] = checkpoint.resumed + [checkpoint.session]  # more than one when resumed
     results['labels_per_seed'] = labels_per_seed
     results['test_labels'] = labels if labels_per_seed else labels[str(ctx.seeds[0])]
     quick = getattr(ctx.args, 'quick', False)

@@ -197,3 +197,39 @@ def test_a_choice_at_the_edge_of_its_grid_is_marked(tmp_path):
     first = results['seeds'][0]['results']
     assert first['edge']['chosen_at_edge'] and not first['inside']['chosen_at_edge']
     assert 'knob=2 (grid edge)' in open(os.path.join(str(tmp_path), 'summary.md')).read()
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+    """--resume keeps the seeds an earlier session finished (they are not run again) and gives the same results as
+    one uninterrupted run; a checkpoint written with other options is refused."""
+    data, _ = fake_data()
+    calls = []
+
+    def arms(fail_at=None):
+        def run(data_, seed, knob=0):
+            if seed == fail_at:
+                raise KeyboardInterrupt  # the session ended during this seed
+            calls.append(seed)
+            return skill_arm(0.7)(data_, seed, knob)
+        return [runner.Arm('a', run, grid=[{'knob': k} for k in range(3)], select=('score', 'max')),
+                runner.Arm('b', skill_arm(0.6))]
+
+    claims = [runner.Claim('x', 'a beats b', 'accuracy', 'a', 'b')]
+    whole = runner.run(make_ctx(tmp_path / 'whole'), 'fake', data, arms(), ACC, claims)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(make_ctx(tmp_path / 'cut'), 'fake', data, arms(fail_at=2), ACC, claims)
+    assert os.path.exists(tmp_path / 'cut' / 'checkpoint.json')
+    del calls[:]
+    args = experiment.parser('x', 'x').parse_args(['--output_dir', str(tmp_path / 'cut'), '--seeds', '3',
+                                                   '--quick', '--resume'])
+    resumed = runner.run(experiment.start(args), 'fake', data, arms(), ACC, claims)
+    assert sorted(set(calls)) == [2]                      # seeds 0 and 1 were not run again
+    strip = lambda r: [{n: {k: v for k, v in rec.items() if k != 'seconds'} for n, rec in s['results'].items()}
+                       for s in r['seeds']]
+    assert json.loads(json.dumps(strip(resumed), default=float)) == json.loads(json.dumps(strip(whole), default=float))
+    assert resumed['claims'] == whole['claims']
+    assert len(resumed['sessions']) == 2 and resumed['sessions'][0]['seeds'] == [0, 1]
+    other = experiment.parser('x', 'x').parse_args(['--output_dir', str(tmp_path / 'cut'), '--seeds', '3',
+                                                    '--quick', '--resume', '--dropout', '0.3'])
+    with pytest.raises(SystemExit, match='another args'):
+        runner.run(experiment.start(other), 'fake', data, arms(), ACC, claims)
