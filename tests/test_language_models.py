@@ -35,7 +35,7 @@ def test_cached_decoding_equals_parallel_model(kind, self_terminating):
     model, backend = (transformer if kind == 'transformer' else lstm)(self_terminating)
     prefixes = [[5, 6, 7, 8], [9, 10, 11]]
     dec = Decoder(backend, EOS, maxlen=20, application='lm')
-    lp, state, lengths, s, real = dec._prefill(prefixes, None)
+    state = dec.prefill(prefixes)
     seqs = [list(p) for p in prefixes]
     worst = 0.0
     for t in range(20):
@@ -43,12 +43,12 @@ def test_cached_decoding_equals_parallel_model(kind, self_terminating):
             ids = np.array([seqs[r]])
             x = [ids, np.zeros_like(ids)] if kind == 'transformer' else ids
             ref = model.predict(x, verbose=0)[0, -1]
-            worst = max(worst, np.abs(ref - lp[r]).max())
+            worst = max(worst, np.abs(ref - state.log_probs[r]).max())
         banned = np.isin(np.arange(30), [0, EOS])  # padding id 0 is masked by the Keras models
-        nxt = np.array([int(np.argmax(np.where(banned, -np.inf, lp[r]))) for r in range(2)], 'int32')
+        nxt = np.array([int(np.argmax(np.where(banned, -np.inf, state.log_probs[r]))) for r in range(2)], 'int32')
         for r in range(2):
             seqs[r].append(int(nxt[r]))
-        lp, state = dec._step(nxt, lengths + t, s + t, s, real, state)
+        state = dec.step(state, nxt)
     assert worst < 1e-4
 
 
@@ -87,9 +87,10 @@ def test_cached_unilm_with_head_equals_teacher_forcing():
     dec = Decoder(backend, EOS, maxlen=len(target), application='unilm')
     for given in (0, 2):                          # a prompt of the source alone, and with a 2-token target prefix
         prompt, prompt_seg = source + target[:given], [0] * len(source) + [1] * given
-        lp, state, lengths, s, real = dec._prefill([prompt], [prompt_seg])
+        state = dec.prefill([prompt], [prompt_seg])
         worst = 0.0
         for t, token in enumerate(target[given:]):
-            worst = max(worst, np.abs(lp[0] - ref[len(prompt) - 1 + t]).max())
-            lp, state = dec._step(np.array([token], 'int32'), lengths + t, s + t, s, real, state)
+            worst = max(worst, np.abs(state.log_probs[0] - ref[len(prompt) - 1 + t]).max())
+            if t + 1 < len(target) - given:
+                state = dec.step(state, [token])
         assert worst < 1e-4, (given, worst)

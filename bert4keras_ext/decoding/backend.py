@@ -4,8 +4,12 @@
 * :class:`~bert4keras_ext.decoding.UncachedLM` — any Keras next-token model, the sequence re-run each step;
 * :class:`~bert4keras_ext.decoding.RecurrentLM` — the LSTM language models, the recurrent state as cache.
 """
+import functools
+
 import numpy as np
 import tensorflow as tf
+
+from bert4keras_ext.decoding.processors import run_processors
 
 
 def top_k_by_argmax(x, k):
@@ -20,8 +24,12 @@ def top_k_by_argmax(x, k):
     return tf.stack(values, -1), tf.stack(index, -1)
 
 
+MAXLEN, END, NO_VALID_TOKEN = 0, 1, 2  # the status codes of the loops' rows
+STATUS = {MAXLEN: 'maxlen', END: 'end', NO_VALID_TOKEN: 'no_valid_token'}
+
+
 class LMBackend:
-    """Next-token log-probs with a state carried from step to step.
+    """Next-token log-probs with a state carried from step to step, and the one compiled decoding loop over them.
 
     A subclass sets ``vocab_size`` (and ``max_position`` when positions are bounded), implements
 
@@ -33,8 +41,10 @@ class LMBackend:
       slots);
 
     and calls :meth:`compile_functions`, which makes the compiled ``prefill``, ``step`` and ``reorder_step`` (the
-    step after re-ordering the state's rows by ``parents``, for beam search) that the decoder calls. The state is
-    any nest of tensors whose first axis is the row.
+    step after re-ordering the state's rows by ``parents``, for beam search). :meth:`loop` returns the compiled
+    search (greedy, sampling or beam search, with logits processors as tensor ops) that the decoder runs: every
+    step of it stays in one graph (XLA with ``jit_compile``). The state is any nest of tensors whose first axis is
+    the row.
 
     Example::
 
@@ -53,13 +63,13 @@ class LMBackend:
     max_position = 10 ** 9
 
     def compile_functions(self, jit_compile=False):
-        """``prefill`` (tf.function), ``step`` and ``reorder_step`` (tf.function, XLA with ``jit_compile``), and
-        ``greedy_loop`` / ``beam_loop`` (the whole greedy / beam-search loop as one tf.function)."""
+        """``prefill`` (tf.function), ``step`` and ``reorder_step`` (tf.function, XLA with ``jit_compile``); the
+        search loops (:meth:`loop`) are compiled on first use, XLA too unless a processor calls Python."""
+        self.jit_compile = bool(jit_compile)
         self.prefill = tf.function(self._prefill, reduce_retracing=True)
         self.step = tf.function(self._step, reduce_retracing=True, jit_compile=jit_compile)
         self.reorder_step = tf.function(self._reorder_step, reduce_retracing=True, jit_compile=jit_compile)
-        self.greedy_loop = tf.function(self._greedy_loop, reduce_retracing=True, jit_compile=jit_compile)
-        self.beam_loop = tf.function(self._beam_loop, reduce_retracing=True, jit_compile=jit_compile)
+        self._loops = {}
 
     def _prefill(self, ids, segments, lengths, capacity):
         raise NotImplementedError
@@ -67,45 +77,96 @@ class LMBackend:
     def _step(self, tokens, positions, slot, prompt_size, prompt_real, state):
         raise NotImplementedError
 
-    def _greedy_loop(self, log_probs, state, lengths, prompt_size, prompt_real, maxlen, minlen, end_ids):
-        """Greedy decoding in one graph (no per-step Python): from the prefill's ``log_probs [b, V]`` and state,
-        up to ``maxlen`` arg-max tokens per row; a row stops on an end token once it has ``minlen`` tokens.
-        Returns ``(tokens [b, maxlen] (0 after a row stopped), lengths_generated [b], scores [b], ended [b])``:
-        the same tokens as the Python loop of :meth:`Decoder.sample` with ``greedy=True`` and no processors."""
-        b = tf.shape(log_probs)[0]
-        out = tf.zeros([b, maxlen], tf.int32)
+    def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, state):
+        state = tf.nest.map_structure(lambda t: tf.gather(t, parents), state)
+        return self._step(tokens, positions, slot, prompt_size, prompt_real, state)
+
+    def loop(self, mode, processors=(), beam_size=1, length_normalization=False):
+        """The compiled search for these static settings (built once, then reused).
+
+        Args:
+            mode: ``'greedy'``, ``'sample'`` or ``'beam'``.
+            processors: :class:`~bert4keras_ext.decoding.LogitsProcessor` objects; the loop is specialised on their
+                :meth:`signature` (their data come in as arguments).
+            beam_size: the beam width (``'beam'``).
+            length_normalization: beam search compares mean log-probs (see ``Decoder.beam_search``).
+
+        Returns:
+            ``'greedy'``/``'sample'``: ``fn(log_probs, state, lengths, prompt_size, prompt_real, rows, maxlen,
+            minlen, min_ends, end_ids, seed, datas) -> (ids [N, maxlen], n [N], scores [N], status [N])`` for the
+            rows ``rows`` (the input of each row: samples of one input share its prompt); ``'beam'``: ``fn(log_probs,
+            state, lengths, prompt_size, prompt_real, maxlen, minlen, min_ends, end_ids, datas)`` with one result
+            per input. ``status``: 0 maxlen, 1 end, 2 no valid token (``STATUS``).
+        """
+        if mode not in ('greedy', 'sample', 'beam'):
+            raise ValueError("mode must be 'greedy', 'sample' or 'beam', got %r" % (mode,))
+        processors = tuple(processors)
+        key = (mode, int(beam_size) if mode == 'beam' else 0, bool(length_normalization) and mode == 'beam',
+               tuple(p.signature() for p in processors))
+        if key not in self._loops:
+            jit = self.jit_compile and all(p.compilable for p in processors)
+            if mode == 'beam':
+                fn = functools.partial(self._beam_loop, beam_size=int(beam_size), processors=processors,
+                                       length_normalization=bool(length_normalization))
+            else:
+                fn = functools.partial(self._sample_loop, greedy=mode == 'greedy', processors=processors)
+            self._loops[key] = tf.function(fn, reduce_retracing=True, jit_compile=jit)
+        return self._loops[key]
+
+    def _sample_loop(self, log_probs, state, lengths, prompt_size, prompt_real, rows, maxlen, minlen, min_ends,
+                     end_ids, seed, datas, greedy, processors):
+        """Greedy or sampled decoding of the rows ``rows`` in one graph: each step runs the processors, picks the
+        arg-max (``greedy``) or a draw from the processed distribution (stateless, from ``seed`` and the step),
+        and stops a row on an end token once it has ``minlen`` tokens and ``min_ends`` end tokens."""
+        state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
+        lp, positions, prompt_real = tf.gather(log_probs, rows), tf.gather(lengths, rows), tf.gather(prompt_real, rows)
+        n_rows = tf.shape(rows)[0]
         columns = tf.range(maxlen)[None, :]
 
-        def body(t, lp, state, out, done, n, scores):
-            tok = tf.argmax(lp, -1, output_type=tf.int32)
-            tok = tf.where(done, tf.zeros_like(tok), tok)
-            out = tf.where(columns == t, tok[:, None], out)
-            live = tf.logical_not(done)
-            scores = scores + tf.where(live, tf.cast(tf.gather(lp, tok, batch_dims=1), tf.float64),
+        def body(t, lp, state, out, done, status, n, scores, ends):
+            x = run_processors(processors, datas, lp, out, t, rows)
+            finite = tf.reduce_any(tf.math.is_finite(x), -1)
+            live = tf.logical_not(done) & finite
+            if greedy:
+                tok = tf.argmax(x, -1, output_type=tf.int32)
+            else:
+                safe = tf.where(finite[:, None], x, tf.zeros_like(x))
+                tok = tf.random.stateless_categorical(safe, 1, tf.stack([seed[0], seed[1] + t]),
+                                                      dtype=tf.int32)[:, 0]
+            tok = tf.where(live, tok, tf.zeros_like(tok))
+            out = tf.where((columns == t) & live[:, None], tok[:, None], out)
+            scores = scores + tf.where(live, tf.cast(tf.gather(x, tok, batch_dims=1), tf.float64),
                                        tf.zeros_like(scores))
             n = n + tf.cast(live, tf.int32)
-            is_end = tf.reduce_any(tok[:, None] == end_ids[None, :], -1)
-            done = done | (live & is_end & (t + 1 >= minlen))
+            is_end = live & tf.reduce_any(tok[:, None] == end_ids[None, :], -1)
+            ends = ends + tf.cast(is_end, tf.int32)
+            stop = is_end & (t + 1 >= minlen) & (ends >= min_ends)
+            stuck = tf.logical_not(done) & tf.logical_not(finite)
+            status = tf.where(stop, END, tf.where(stuck, NO_VALID_TOKEN, status))
+            done = done | stop | stuck
             lp, state = tf.cond(
                 (t + 1 < maxlen) & tf.logical_not(tf.reduce_all(done)),
-                lambda: self._step(tok, lengths + t, prompt_size + t, prompt_size, prompt_real, state),
+                lambda: self._step(tok, positions + t, prompt_size + t, prompt_size, prompt_real, state),
                 lambda: (lp, state))
-            return t + 1, lp, state, out, done, n, scores
+            return t + 1, lp, state, out, done, status, n, scores, ends
 
-        def cond(t, lp, state, out, done, n, scores):
+        def cond(t, lp, state, out, done, *rest):
             return (t < maxlen) & tf.logical_not(tf.reduce_all(done))
 
-        _, _, _, out, done, n, scores = tf.while_loop(
-            cond, body, (tf.constant(0), log_probs, state, out, tf.zeros([b], tf.bool), tf.zeros([b], tf.int32),
-                         tf.zeros([b], tf.float64)), maximum_iterations=maxlen)
-        return out, n, scores, done
+        zeros = tf.zeros([n_rows], tf.int32)
+        _, _, _, out, _, status, n, scores, _ = tf.while_loop(
+            cond, body, (tf.constant(0), lp, state, tf.zeros([n_rows, maxlen], tf.int32), tf.zeros([n_rows], tf.bool),
+                         zeros, zeros, tf.zeros([n_rows], tf.float64), zeros), maximum_iterations=maxlen)
+        return out, n, scores, status
 
-    def _beam_loop(self, log_probs, state, lengths, prompt_size, prompt_real, beam_size, maxlen, minlen, end_ids):
-        """bert4keras' beam search in one graph, for every input at once (``beam_size`` a Python int): per input,
-        the global top-k over (live beams x vocabulary); when the best candidate ends (once ``minlen`` tokens are
-        out) the input is done, otherwise finished candidates leave and the beam shrinks. Scores are float64 sums
-        of the log-probs, as in the Python loop of :meth:`Decoder.beam_search`, so both pick the same tokens
-        (ties aside). Returns ``(ids [b, maxlen], lengths [b], scores [b], ended [b])``."""
+    def _beam_loop(self, log_probs, state, lengths, prompt_size, prompt_real, maxlen, minlen, min_ends, end_ids,
+                   datas, beam_size, processors, length_normalization):
+        """bert4keras' beam search in one graph, for every input at once: per input, the global top-k over (live
+        beams x vocabulary) of the processed log-probs; when the best candidate ends (once ``minlen`` tokens and
+        ``min_ends`` end tokens are out) the input is done, otherwise finished candidates leave and the beam
+        shrinks; candidates the processors removed (``-inf``) never enter. Scores are float64 sums of the
+        log-probs. With ``length_normalization`` finished hypotheses are kept and every comparison uses the mean
+        log-prob; the input is done when the best finished one is at least as good as the best live one."""
         k = int(beam_size)
         b, vocab = tf.shape(log_probs)[0], tf.shape(log_probs)[1]
         rows = tf.repeat(tf.range(b), k)
@@ -118,25 +179,55 @@ class LMBackend:
         columns = tf.range(maxlen)[None, None, :]
         base = tf.range(b)[:, None] * k
 
-        def body(t, lp, state, hist, scores, count, done, res_ids, res_len, res_score):
-            cand = scores[:, :, None] + tf.cast(tf.reshape(lp, [b, k, vocab]), tf.float64)
+        def norm(score, length):
+            return score / tf.cast(tf.maximum(length, 1), tf.float64) if length_normalization else score
+
+        def body(t, lp, state, hist, scores, ends, count, done, res_ids, res_len, res_score, res_status):
+            x = run_processors(processors, datas, lp, tf.reshape(hist, [b * k, maxlen]), t, rows)
+            cand = scores[:, :, None] + tf.cast(tf.reshape(x, [b, k, vocab]), tf.float64)
             values, index = top_k_by_argmax(tf.reshape(cand, [b, k * vocab]), k)
-            valid = slots < count[:, None]
+            valid = (slots < count[:, None]) & tf.math.is_finite(values)
+            open_ = tf.logical_not(done)
+            stuck = open_ & tf.logical_not(valid[:, 0])  # every candidate removed: the best live beam so far
+            live_best = tf.argmax(norm(scores, t), 1, output_type=tf.int32)
+            res_ids = tf.where(stuck[:, None], tf.gather(hist, live_best, batch_dims=1), res_ids)
+            res_len = tf.where(stuck, tf.fill([b], t), res_len)
+            res_score = tf.where(stuck, tf.gather(scores, live_best, batch_dims=1), res_score)
+            res_status = tf.where(stuck, NO_VALID_TOKEN, res_status)
+            done = done | stuck
+            open_ = tf.logical_not(done)
             parent, token = index // vocab, index % vocab
             hist = tf.gather(hist, parent, batch_dims=1)
             hist = tf.where(columns == t, token[:, :, None], hist)
             is_end = tf.reduce_any(token[:, :, None] == end_ids[None, None, :], -1)
+            ends = tf.gather(ends, parent, batch_dims=1) + tf.cast(is_end, tf.int32)
             can_stop = t + 1 >= minlen
-            finish = tf.logical_not(done) & can_stop & is_end[:, 0] & valid[:, 0]
-            res_ids = tf.where(finish[:, None], hist[:, 0], res_ids)
-            res_len = tf.where(finish, t + 1, res_len)
-            res_score = tf.where(finish, values[:, 0], res_score)
+            finished = valid & is_end & (ends >= min_ends) & can_stop
+            if length_normalization:
+                mean = norm(values, t + 1)
+                best_new = tf.argmax(tf.where(finished, mean, neg), 1, output_type=tf.int32)
+                new_mean = tf.gather(tf.where(finished, mean, neg), best_new, batch_dims=1)
+                better = open_ & (new_mean > norm(res_score, res_len)) & tf.reduce_any(finished, 1)
+                res_ids = tf.where(better[:, None], tf.gather(hist, best_new, batch_dims=1), res_ids)
+                res_len = tf.where(better, t + 1, res_len)
+                res_score = tf.where(better, tf.gather(values, best_new, batch_dims=1), res_score)
+                has_ended = res_status == END
+                res_status = tf.where(better, END, res_status)
+                keep = valid & tf.logical_not(finished)
+                live_mean = tf.reduce_max(tf.where(keep, mean, neg), 1)
+                finish = open_ & (has_ended | better) & (norm(res_score, res_len) >= live_mean)
+            else:
+                finish = open_ & finished[:, 0]
+                res_ids = tf.where(finish[:, None], hist[:, 0], res_ids)
+                res_len = tf.where(finish, t + 1, res_len)
+                res_score = tf.where(finish, values[:, 0], res_score)
+                res_status = tf.where(finish, END, res_status)
+                keep = valid & tf.logical_not(finished)
             done = done | finish
-            keep = valid & (tf.logical_not(is_end) | tf.logical_not(can_stop))
             order = tf.argsort(tf.cast(tf.logical_not(keep), tf.int32), axis=1, stable=True)  # kept first, in order
             keep = tf.gather(keep, order, batch_dims=1)
             parent, token = tf.gather(parent, order, batch_dims=1), tf.gather(token, order, batch_dims=1)
-            hist = tf.gather(hist, order, batch_dims=1)
+            hist, ends = tf.gather(hist, order, batch_dims=1), tf.gather(ends, order, batch_dims=1)
             scores = tf.where(keep, tf.gather(values, order, batch_dims=1), neg)
             count = tf.reduce_sum(tf.cast(keep, tf.int32), 1)
             parents = tf.reshape(tf.where(keep, base + parent, base + slots), [-1])
@@ -145,22 +236,24 @@ class LMBackend:
                 lambda: self._reorder_step(parents, tf.reshape(token, [-1]), positions + t, prompt_size + t,
                                            prompt_size, prompt_real, state),
                 lambda: (lp, state))
-            out = (lp, state, hist, scores, count, done, res_ids, res_len, res_score)
+            out = (lp, state, hist, scores, ends, count, done, res_ids, res_len, res_score, res_status)
             return (t + 1,) + tf.nest.map_structure(lambda new, old: tf.ensure_shape(new, old.shape), out, loop_in)
 
         def cond(t, *rest):
-            return (t < maxlen) & tf.logical_not(tf.reduce_all(rest[5]))
+            return (t < maxlen) & tf.logical_not(tf.reduce_all(rest[6]))
 
-        loop_in = (lp, state, tf.zeros([b, k, maxlen], tf.int32), scores, tf.fill([b], k), tf.zeros([b], tf.bool),
-                   tf.zeros([b, maxlen], tf.int32), tf.zeros([b], tf.int32), tf.zeros([b], tf.float64))
-        t, _, _, hist, scores, _, done, res_ids, res_len, res_score = tf.while_loop(
+        loop_in = (lp, state, tf.zeros([b, k, maxlen], tf.int32), scores, tf.zeros([b, k], tf.int32), tf.fill([b], k),
+                   tf.zeros([b], tf.bool), tf.zeros([b, maxlen], tf.int32), tf.zeros([b], tf.int32),
+                   tf.fill([b], neg), tf.fill([b], MAXLEN))
+        t, _, _, hist, scores, _, _, done, res_ids, res_len, res_score, res_status = tf.while_loop(
             cond, body, (tf.constant(0),) + loop_in, maximum_iterations=maxlen)
-        best = tf.argmax(scores, 1, output_type=tf.int32)  # inputs still open: their best live beam
-        res_ids = tf.where(done[:, None], res_ids, tf.gather(hist, best, batch_dims=1))
-        res_len = tf.where(done, res_len, tf.fill([b], t))
-        res_score = tf.where(done, res_score, tf.gather(scores, best, batch_dims=1))
-        return res_ids, res_len, res_score, done
-
-    def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, state):
-        state = tf.nest.map_structure(lambda t: tf.gather(t, parents), state)
-        return self._step(tokens, positions, slot, prompt_size, prompt_real, state)
+        # inputs still open at maxlen: their best live beam, or (length-normalised) the best finished one if better
+        best = tf.argmax(norm(scores, t), 1, output_type=tf.int32)
+        live_score = tf.gather(scores, best, batch_dims=1)
+        use_live = tf.logical_not(done) & ((res_status != END) | (norm(live_score, t) > norm(res_score, res_len)))
+        res_ids = tf.where(use_live[:, None], tf.gather(hist, best, batch_dims=1), res_ids)
+        res_len = tf.where(use_live, tf.fill([b], t), res_len)
+        res_score = tf.where(use_live, live_score, res_score)
+        res_status = tf.where(use_live, MAXLEN, res_status)
+        res_ids = tf.where(tf.range(maxlen)[None, :] < res_len[:, None], res_ids, tf.zeros_like(res_ids))
+        return res_ids, res_len, res_score, res_status

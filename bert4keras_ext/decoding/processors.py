@@ -1,13 +1,28 @@
-"""Logits processors: composable functions of next-token log-probs, used by :class:`~.decoder.Decoder` and,
-through :func:`attach_to_autoregressive_decoder`, by bert4keras' own ``AutoRegressiveDecoder`` subclasses.
+"""Logits processors: tensor functions of next-token scores that run inside the decoder's one compiled loop
+(:class:`~.decoder.Decoder`: greedy, beam search and sampling), and, through :func:`attach_to_autoregressive_decoder`,
+inside bert4keras' own ``AutoRegressiveDecoder`` subclasses.
 
-A processor is called as ``processor(log_probs, output_ids, rows)`` with ``log_probs`` ``[N, V]`` (float64 numpy),
-``output_ids`` a list of N generated-token lists and ``rows`` the N input indices the rows belong to (for per-input
-constraints); it returns new log-probs where ``-inf`` removes a token. :func:`apply` runs a list and renormalises.
+A processor is called as ``processor(scores, output_ids, step, rows)`` with TensorFlow tensors:
+
+* ``scores`` ``[N, V]`` float: the next-token log-probs of N rows (beams or samples), as changed by the processors
+  before it; ``-inf`` removes a token;
+* ``output_ids`` ``[N, T]`` int32: the tokens each row has generated; columns ``>= step`` are 0 (not tokens);
+* ``step`` scalar int32: how many tokens every row has generated so far (rows advance together);
+* ``rows`` ``[N]`` int32: the index of the input each row belongs to (for per-input constraints);
+
+and returns new ``[N, V]`` scores (TF ops only, so that the loop compiles with XLA). The decoder renormalises after
+the last processor. The built-in processors keep their data (passages, banned n-grams, k, p) in tensors that the
+decoder passes into the compiled loop (:meth:`LogitsProcessor.tensors`), so new passages or a new ``p`` do not
+recompile it.
+
+A processor written in numpy (or calling Python) is :class:`PythonProcessor`: it runs through ``tf.numpy_function``
+(the loop then runs without XLA, and every step returns to Python: slower). A plain Python callable is refused
+with a message saying which of the two to write.
 
 Consistent variants (article 1, Welleck et al. 2020): the end token(s) always stay in the top-k / nucleus set.
 """
 import numpy as np
+import tensorflow as tf
 
 from bert4keras_ext.decoding.automaton import SuffixAutomaton
 
@@ -16,38 +31,80 @@ NEG_INF = -np.inf
 
 def _check_end_ids(end_ids):
     end_ids = [end_ids] if np.isscalar(end_ids) else list(end_ids or [])
-    return np.array(end_ids, dtype=int)
+    return np.array(end_ids, dtype='int32')
 
 
-def log_normalize(log_probs):
-    """Renormalise rows of log-probs; an all ``-inf`` row stays all ``-inf``."""
-    m = np.max(log_probs, axis=-1, keepdims=True)
-    finite = np.isfinite(m)
-    safe_m = np.where(finite, m, 0.0)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        z = np.log(np.sum(np.exp(log_probs - safe_m), axis=-1, keepdims=True)) + safe_m
-        return np.where(finite, log_probs - z, NEG_INF)
+def _bucket(n, smallest=1):
+    """The next power of two >= max(n, smallest): padded table sizes, so that few shapes reach the compiler."""
+    n = max(int(n), smallest)
+    return 1 << (n - 1).bit_length()
 
 
-def apply(processors, log_probs, output_ids, rows=None):
-    """Run ``processors`` in order and renormalise."""
-    rows = np.arange(len(log_probs)) if rows is None else rows
-    out = np.asarray(log_probs, dtype='float64')
-    for proc in processors or ():
-        out = proc(out, output_ids, rows)
-    return log_normalize(out)
+def _neg_inf(scores):
+    return tf.fill(tf.shape(scores), tf.constant(NEG_INF, scores.dtype))
+
+
+def _column_mask(ids, vocab):
+    """``[V]`` bool: True at the token ids ``ids`` (a 1-D tensor)."""
+    return tf.reduce_any(tf.range(vocab)[None, :] == tf.reshape(ids, [-1, 1]), 0)
+
+
+def token_mask(tokens, valid, vocab):
+    """``[N, V]`` bool: True where row ``n`` has a token ``tokens[n, m]`` with ``valid[n, m]``.
+
+    Args:
+        tokens: ``[N, M]`` int32 token ids (any value in ``[0, vocab)`` where not valid).
+        valid: ``[N, M]`` bool.
+        vocab: the vocabulary size.
+
+    Returns:
+        ``[N, vocab]`` bool.
+
+    Example::
+
+        token_mask(tf.constant([[1, 2]]), tf.constant([[True, False]]), 4)   # [[False, True, False, False]]
+    """
+    n, m = tf.shape(tokens)[0], tf.shape(tokens)[1]
+    row = tf.broadcast_to(tf.range(n)[:, None], [n, m])
+    index = tf.stack([tf.reshape(row, [-1]), tf.reshape(tf.clip_by_value(tokens, 0, vocab - 1), [-1])], 1)
+    return tf.scatter_nd(index, tf.reshape(tf.cast(valid, tf.int32), [-1]), [n, vocab]) > 0
+
+
+def _sortable_keys(scores):
+    """int64 keys ordered as the float32 values (``-inf`` lowest): the float's bits, negatives flipped."""
+    bits = tf.bitcast(tf.cast(scores, tf.float32), tf.int32)
+    flip = tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 31), tf.constant(0x7FFFFFFF, tf.int32))
+    return tf.cast(tf.bitwise.bitwise_xor(bits, flip), tf.int64)
+
+
+def _threshold_keys(keys, enough):
+    """Per row, the largest key threshold ``t`` such that ``enough(keys >= t)`` holds (``enough``: ``[N, V]`` bool ->
+    ``[N]`` bool, monotone: true for a larger set whenever true for a smaller one): a binary search over the 2^32
+    keys in 32 passes over the row, exact, ties included, and without sorting the row (XLA's sort on CPU costs
+    several milliseconds for a 21,128-token vocabulary)."""
+    n = tf.shape(keys)[0]
+    lo = tf.fill([n], tf.constant(-2 ** 31, tf.int64))   # enough(all tokens) holds
+    hi = tf.fill([n], tf.constant(2 ** 31, tf.int64))    # enough(no token) does not
+    for _ in range(32):
+        mid = (lo + hi) // 2
+        ok = enough(keys >= mid[:, None])
+        lo, hi = tf.where(ok, mid, lo), tf.where(ok, hi, mid)
+    return lo
 
 
 class LogitsProcessor:
-    """Base class of the decoding processors: ``processor(log_probs, output_ids, rows) -> log_probs``.
+    """Base class of the decoding processors: ``processor(scores, output_ids, step, rows) -> scores``, TF ops.
 
     Args (of ``__call__``):
-        log_probs: ``[N, V]`` float64 numpy array, the next-token log-probabilities of N rows (beams or samples).
-        output_ids: N lists, the tokens each row has generated so far.
-        rows: N ints, the index of the input each row belongs to (for per-input constraints).
+        scores: ``[N, V]`` float tensor, the next-token log-probs of N rows (beams or samples).
+        output_ids: ``[N, T]`` int32 tensor, the tokens each row has generated (columns ``>= step`` are 0).
+        step: scalar int32 tensor, the number of tokens generated so far.
+        rows: ``[N]`` int32 tensor, the index of the input each row belongs to (for per-input constraints).
 
-    Returns new ``[N, V]`` log-probs; ``-inf`` removes a token. Rows need not be normalised: :func:`apply`
-    renormalises after the last processor. Any plain function with this signature works too.
+    Returns new ``[N, V]`` scores; ``-inf`` removes a token. Rows need not be normalised: the decoder renormalises
+    after the last processor. A subclass that writes ``__call__`` with TF ops runs inside the compiled (XLA) loop;
+    its Python attributes are constants of that loop (a new instance is compiled anew). Built-in processors also
+    define :meth:`tensors` and :meth:`process`, so that their data enters the loop as arguments.
 
     Example::
 
@@ -55,24 +112,57 @@ class LogitsProcessor:
             def __init__(self, token_id):
                 self.token_id = token_id
 
-            def __call__(self, log_probs, output_ids, rows):
-                out = log_probs.copy()
-                out[:, self.token_id] = -np.inf
-                return out
+            def __call__(self, scores, output_ids, step, rows):
+                banned = tf.range(tf.shape(scores)[1]) == self.token_id
+                return tf.where(banned[None, :], tf.constant(-np.inf, scores.dtype), scores)
 
         decoder.sample([token_ids], n=4, processors=[BanToken(100), TopP(0.9)], seed=0)
     """
 
-    def __call__(self, log_probs, output_ids, rows):
-        raise NotImplementedError('a LogitsProcessor implements __call__(log_probs, output_ids, rows)')
+    #: False for processors that call Python (:class:`PythonProcessor`): the loop then runs without XLA
+    compilable = True
+
+    def __call__(self, scores, output_ids, step, rows):
+        if type(self).process is not LogitsProcessor.process:
+            return self.process(scores, output_ids, step, rows, self.tensors(int(scores.shape[-1])))
+        raise NotImplementedError('a LogitsProcessor implements __call__(scores, output_ids, step, rows) with '
+                                  'TensorFlow ops')
+
+    def tensors(self, vocab_size):
+        """The processor's data as a nest of tensors (passed into the compiled loop as arguments); checks that its
+        token ids fit ``vocab_size``. Default: none (``__call__`` is used as it is)."""
+        return {}
+
+    def process(self, scores, output_ids, step, rows, data):
+        """What the compiled loop calls: ``__call__`` with the processor's :meth:`tensors` ``data``."""
+        return self(scores, output_ids, step, rows)
+
+    def signature(self):
+        """What the compiled loop is specialised on (the loop is reused for an equal signature): the class and its
+        static settings for built-ins; the instance itself otherwise."""
+        return self
 
     def __repr__(self):
         fields = ', '.join('%s=%r' % (k, v) for k, v in vars(self).items() if not k.startswith('_'))
         return '%s(%s)' % (type(self).__name__, fields)
 
 
-class Temperature(LogitsProcessor):
-    """Divide the log-probs by ``temperature`` (> 1 flattens, < 1 sharpens the distribution).
+class _Builtin(LogitsProcessor):
+    """A processor whose data are tensors (``tensors``) and whose graph depends only on ``static``."""
+    static = ()
+
+    def signature(self):
+        return (type(self).__name__,) + tuple(getattr(self, name) for name in self.static)
+
+    def _check_ids(self, ids, vocab, what):
+        bad = sorted({int(t) for t in np.ravel(ids) if not 0 <= int(t) < vocab})
+        if bad:
+            raise ValueError('%s: %s %s are outside the vocabulary of size %d'
+                             % (type(self).__name__, what, bad[:5], vocab))
+
+
+class Temperature(_Builtin):
+    """Divide the scores by ``temperature`` (> 1 flattens, < 1 sharpens the distribution).
 
     Args:
         temperature: a float > 0.
@@ -87,12 +177,16 @@ class Temperature(LogitsProcessor):
             raise ValueError('temperature must be > 0, got %r' % (temperature,))
         self.temperature = float(temperature)
 
-    def __call__(self, log_probs, output_ids, rows):
-        return log_probs / self.temperature
+    def tensors(self, vocab_size):
+        return {'t': tf.constant(self.temperature, tf.float32)}
+
+    def process(self, scores, output_ids, step, rows, data):
+        return scores / tf.cast(data['t'], scores.dtype)
 
 
-class TopK(LogitsProcessor):
-    """Keep the ``k`` most probable tokens (Fan et al., 2018).
+class TopK(_Builtin):
+    """Keep the ``k`` most probable tokens (Fan et al., 2018); tokens tied with the k-th stay too (as Hugging
+    Face's ``TopKLogitsWarper``).
 
     Args:
         k: how many tokens to keep (an integer >= 1).
@@ -104,27 +198,32 @@ class TopK(LogitsProcessor):
 
         TopK(5, consistent=True, end_ids=[tokenizer._token_end_id])
     """
+    static = ('consistent', 'n_end')
 
     def __init__(self, k, consistent=False, end_ids=None):
         if not (isinstance(k, (int, np.integer)) and k >= 1):
             raise ValueError('top_k must be an integer >= 1, got %r' % (k,))
         if consistent and end_ids is None:
             raise ValueError('consistent top-k needs end_ids')
-        self.k, self.consistent, self.end_ids = int(k), consistent, _check_end_ids(end_ids)
+        self.k, self.consistent, self.end_ids = int(k), bool(consistent), _check_end_ids(end_ids)
+        self.n_end = len(self.end_ids)
 
-    def __call__(self, log_probs, output_ids, rows):
-        k = min(self.k, log_probs.shape[1])
-        keep = np.zeros_like(log_probs, dtype=bool)
-        idx = np.argpartition(-log_probs, k - 1, axis=1)[:, :k]
-        np.put_along_axis(keep, idx, True, axis=1)
+    def tensors(self, vocab_size):
+        self._check_ids(self.end_ids, vocab_size, 'end ids')
+        return {'k': tf.constant(min(self.k, vocab_size), tf.int32), 'end': tf.constant(self.end_ids, tf.int32)}
+
+    def process(self, scores, output_ids, step, rows, data):
+        keys = _sortable_keys(scores)
+        k = data['k']
+        keep = keys >= _threshold_keys(keys, lambda m: tf.reduce_sum(tf.cast(m, tf.int32), 1) >= k)[:, None]
         if self.consistent:
-            keep[:, self.end_ids] = True
-        return np.where(keep, log_probs, NEG_INF)
+            keep |= _column_mask(data['end'], tf.shape(scores)[1])[None, :]
+        return tf.where(keep, scores, _neg_inf(scores))
 
 
-class TopP(LogitsProcessor):
+class TopP(_Builtin):
     """Nucleus sampling (Holtzman et al., 2020): keep the most probable tokens up to and including the one where
-    the cumulative probability first reaches ``p`` (bert4keras' rule).
+    the cumulative probability first reaches ``p`` (bert4keras' rule); tokens tied with that last one stay too.
 
     Args:
         p: the probability mass to keep, in (0, 1].
@@ -135,29 +234,34 @@ class TopP(LogitsProcessor):
 
         TopP(0.9, consistent=True, end_ids=[tokenizer._token_end_id])
     """
+    static = ('consistent', 'n_end')
 
     def __init__(self, p, consistent=False, end_ids=None):
         if not (0 < p <= 1):
             raise ValueError('top_p must be in (0, 1], got %r' % (p,))
         if consistent and end_ids is None:
             raise ValueError('consistent nucleus needs end_ids')
-        self.p, self.consistent, self.end_ids = float(p), consistent, _check_end_ids(end_ids)
+        self.p, self.consistent, self.end_ids = float(p), bool(consistent), _check_end_ids(end_ids)
+        self.n_end = len(self.end_ids)
 
-    def __call__(self, log_probs, output_ids, rows):
-        probs = np.exp(log_normalize(log_probs))
-        order = np.argsort(-probs, axis=1, kind='stable')
-        sorted_p = np.take_along_axis(probs, order, axis=1)
-        cum = np.cumsum(sorted_p, axis=1)
-        drop_sorted = np.roll(cum >= self.p, 1, axis=1)
-        drop_sorted[:, 0] = False
-        keep = np.ones_like(probs, dtype=bool)
-        np.put_along_axis(keep, order, ~drop_sorted, axis=1)
+    def tensors(self, vocab_size):
+        self._check_ids(self.end_ids, vocab_size, 'end ids')
+        return {'p': tf.constant(self.p, tf.float64), 'end': tf.constant(self.end_ids, tf.int32)}
+
+    def process(self, scores, output_ids, step, rows, data):
+        probs = tf.nn.softmax(tf.cast(scores, tf.float64), -1)
+        probs = tf.where(tf.math.is_nan(probs), tf.zeros_like(probs), probs)  # rows without any token left
+        keys = _sortable_keys(scores)
+        p = data['p']
+        zero = tf.zeros_like(probs)
+        # keep every token at least as probable as the last one the sorted cumulative sum needs to reach p
+        keep = keys >= _threshold_keys(keys, lambda m: tf.reduce_sum(tf.where(m, probs, zero), 1) >= p)[:, None]
         if self.consistent:
-            keep[:, self.end_ids] = True
-        return np.where(keep, log_probs, NEG_INF)
+            keep |= _column_mask(data['end'], tf.shape(scores)[1])[None, :]
+        return tf.where(keep, scores, _neg_inf(scores))
 
 
-class MinLength(LogitsProcessor):
+class MinLength(_Builtin):
     """Forbid the end token(s) while fewer than ``min_length`` tokens were generated.
 
     Args:
@@ -168,19 +272,22 @@ class MinLength(LogitsProcessor):
 
         MinLength(3, end_ids=[tokenizer._token_end_id])
     """
+    static = ('n_end',)
 
     def __init__(self, min_length, end_ids):
         self.min_length, self.end_ids = int(min_length), _check_end_ids(end_ids)
+        self.n_end = len(self.end_ids)
 
-    def __call__(self, log_probs, output_ids, rows):
-        out = log_probs.copy()
-        for i, ids in enumerate(output_ids):
-            if len(ids) < self.min_length:
-                out[i, self.end_ids] = NEG_INF
-        return out
+    def tensors(self, vocab_size):
+        self._check_ids(self.end_ids, vocab_size, 'end ids')
+        return {'n': tf.constant(self.min_length, tf.int32), 'end': tf.constant(self.end_ids, tf.int32)}
+
+    def process(self, scores, output_ids, step, rows, data):
+        ban = (step < data['n']) & _column_mask(data['end'], tf.shape(scores)[1])
+        return tf.where(ban[None, :], _neg_inf(scores), scores)
 
 
-class NoRepeatNGram(LogitsProcessor):
+class NoRepeatNGram(_Builtin):
     """Forbid any token that would repeat an n-gram already in the row's output.
 
     Args:
@@ -190,27 +297,28 @@ class NoRepeatNGram(LogitsProcessor):
 
         NoRepeatNGram(2)   # "日日日" cannot happen: the bigram 日日 would repeat
     """
+    static = ('n',)
 
     def __init__(self, n):
         if n < 1:
             raise ValueError('no-repeat n-gram size must be >= 1, got %r' % (n,))
         self.n = int(n)
 
-    def __call__(self, log_probs, output_ids, rows):
-        out = log_probs.copy()
-        n = self.n
-        for i, ids in enumerate(output_ids):
-            ids = list(ids)
-            if len(ids) < n - 1:
-                continue
-            prefix = tuple(ids[len(ids) - n + 1:]) if n > 1 else ()
-            banned = [ids[j + n - 1] for j in range(len(ids) - n + 1) if tuple(ids[j:j + n - 1]) == prefix]
-            out[i, banned] = NEG_INF
-        return out
+    def process(self, scores, output_ids, step, rows, data):
+        n, width = self.n, tf.shape(output_ids)[1]
+        start = tf.range(width)                      # an earlier n-gram starting at each column
+        match = tf.broadcast_to(start[None, :] < step - n + 1, tf.shape(output_ids))
+        for j in range(n - 1):                       # its first n-1 tokens equal the row's last n-1
+            earlier = tf.gather(output_ids, tf.minimum(start + j, width - 1), axis=1)
+            last = tf.gather(output_ids, tf.clip_by_value(step - n + 1 + j, 0, width - 1), axis=1)
+            match &= earlier == last[:, None]
+        following = tf.gather(output_ids, tf.minimum(start + n - 1, width - 1), axis=1)
+        banned = token_mask(following, match, tf.shape(scores)[1])
+        return tf.where(banned, _neg_inf(scores), scores)
 
 
-class BanNGrams(LogitsProcessor):
-    """Forbid any token that would complete one of a row's banned n-grams (per input: ``banned[rows[i]]``), e.g.
+class BanNGrams(_Builtin):
+    """Forbid any token that would complete one of a row's banned n-grams (per input: ``sequences[rows[i]]``), e.g.
     the answer's n-grams when writing its question, so that a question does not copy its answer.
 
     Args:
@@ -221,56 +329,74 @@ class BanNGrams(LogitsProcessor):
 
         BanNGrams([[answer_ids] for answer_ids in answers], n=3)
     """
+    static = ('n',)
 
     def __init__(self, sequences, n):
         if n < 1:
             raise ValueError('banned n-gram size must be >= 1, got %r' % (n,))
         self.n = int(n)
-        self.banned = []
+        self.grams = []
         for seqs in sequences:
-            table = {}
-            for seq in seqs:
-                seq = list(seq)
-                for j in range(len(seq) - self.n + 1):
-                    table.setdefault(tuple(seq[j:j + self.n - 1]), set()).add(seq[j + self.n - 1])
-            self.banned.append({k: sorted(v) for k, v in table.items()})
+            grams = {tuple(int(t) for t in seq[j:j + self.n]) for seq in seqs for j in range(len(seq) - self.n + 1)}
+            self.grams.append(sorted(grams))
 
-    def __call__(self, log_probs, output_ids, rows):
-        out = log_probs.copy()
-        n = self.n
-        for i, (ids, r) in enumerate(zip(output_ids, rows)):
-            if len(ids) < n - 1:
-                continue
-            prefix = tuple(list(ids)[len(ids) - n + 1:]) if n > 1 else ()
-            banned = self.banned[r].get(prefix)
-            if banned:
-                out[i, banned] = NEG_INF
-        return out
+    def __repr__(self):
+        return 'BanNGrams(n=%d, inputs=%d)' % (self.n, len(self.grams))
+
+    def tensors(self, vocab_size):
+        self._check_ids([t for g in self.grams for gram in g for t in gram], vocab_size, 'banned token ids')
+        width = _bucket(max([len(g) for g in self.grams] + [1]))
+        grams = np.zeros((max(len(self.grams), 1), width, self.n), 'int32')
+        valid = np.zeros(grams.shape[:2], bool)
+        for i, g in enumerate(self.grams):
+            if g:
+                grams[i, :len(g)] = g
+                valid[i, :len(g)] = True
+        return {'grams': tf.constant(grams), 'valid': tf.constant(valid)}
+
+    def process(self, scores, output_ids, step, rows, data):
+        grams, valid = tf.gather(data['grams'], rows), tf.gather(data['valid'], rows)  # [N, G, n], [N, G]
+        width = tf.shape(output_ids)[1]
+        match = valid & (step >= self.n - 1)
+        for j in range(self.n - 1):
+            last = tf.gather(output_ids, tf.clip_by_value(step - self.n + 1 + j, 0, width - 1), axis=1)
+            match &= grams[:, :, j] == last[:, None]
+        banned = token_mask(grams[:, :, self.n - 1], match, tf.shape(scores)[1])
+        return tf.where(banned, _neg_inf(scores), scores)
 
 
-class EndOnlyAfter(LogitsProcessor):
+class EndOnlyAfter(_Builtin):
     """Allow the end token(s) only right after one of ``tokens`` (e.g. a question mark, so that a question ends as
     one); a row whose last token is not one of them cannot stop, except at the decoder's length limit.
+
+    Args:
+        tokens: the token ids after which an end token is allowed.
+        end_ids: the end token id(s).
 
     Example::
 
         EndOnlyAfter([tokenizer.token_to_id('？'), tokenizer.token_to_id('?')], end_ids=[sep_id])
     """
+    static = ('n_tokens', 'n_end')
 
     def __init__(self, tokens, end_ids):
-        self.tokens, self.end_ids = set(int(t) for t in tokens), _check_end_ids(end_ids)
+        self.tokens, self.end_ids = sorted(set(int(t) for t in tokens)), _check_end_ids(end_ids)
         if not self.tokens:
             raise ValueError('EndOnlyAfter needs at least one token after which the end is allowed')
+        self.n_tokens, self.n_end = len(self.tokens), len(self.end_ids)
 
-    def __call__(self, log_probs, output_ids, rows):
-        out = log_probs.copy()
-        for i, ids in enumerate(output_ids):
-            if not len(ids) or int(ids[-1]) not in self.tokens:
-                out[i, self.end_ids] = NEG_INF
-        return out
+    def tensors(self, vocab_size):
+        self._check_ids(list(self.tokens) + list(self.end_ids), vocab_size, 'token ids')
+        return {'after': tf.constant(self.tokens, tf.int32), 'end': tf.constant(self.end_ids, tf.int32)}
+
+    def process(self, scores, output_ids, step, rows, data):
+        last = tf.gather(output_ids, tf.maximum(step - 1, 0), axis=1)
+        ok = (step >= 1) & tf.reduce_any(last[:, None] == data['after'][None, :], 1)
+        ban = tf.logical_not(ok)[:, None] & _column_mask(data['end'], tf.shape(scores)[1])[None, :]
+        return tf.where(ban, _neg_inf(scores), scores)
 
 
-class RepetitionPenalty(LogitsProcessor):
+class RepetitionPenalty(_Builtin):
     """Lower the log-prob of every token already generated by ``log(penalty)`` (Keskar et al., 2019, applied to
     log-probs).
 
@@ -287,16 +413,138 @@ class RepetitionPenalty(LogitsProcessor):
             raise ValueError('repetition penalty must be >= 1, got %r' % (penalty,))
         self.penalty = float(penalty)
 
-    def __call__(self, log_probs, output_ids, rows):
-        out = log_probs.copy()
-        for i, ids in enumerate(output_ids):
-            if len(ids):
-                out[i, np.unique(ids)] -= np.log(self.penalty)
-        return out
+    def tensors(self, vocab_size):
+        return {'log_penalty': tf.constant(np.log(self.penalty), tf.float32)}
+
+    def process(self, scores, output_ids, step, rows, data):
+        generated = tf.broadcast_to(tf.range(tf.shape(output_ids)[1])[None, :] < step, tf.shape(output_ids))
+        seen = token_mask(output_ids, generated, tf.shape(scores)[1])
+        return scores - tf.where(seen, tf.cast(data['log_penalty'], scores.dtype), tf.zeros_like(scores))
 
 
-class PrefixAllowedTokens(LogitsProcessor):
-    """Constrained decoding by a function, as Hugging Face's ``prefix_allowed_tokens_fn``.
+class SpanConstraint(_Builtin):
+    """Every generated sequence before the end token is a contiguous span of the input's passage tokens (article
+    5: answers that are passage spans).
+
+    The passage's suffix automaton (:class:`~.automaton.SuffixAutomaton`) becomes a transition table over the
+    passage's distinct tokens; each step walks the row's output through it and allows the tokens of the state
+    reached, all as tensor ops inside the compiled loop.
+
+    Args:
+        passages: one token-id list per input (or a single list for all).
+        end_ids: the end token id(s), allowed once the output is a non-empty span.
+        min_span: the end token is allowed only after this many span tokens (default 1: no empty answers).
+
+    Example::
+
+        passage_ids = tokenizer.encode(passage)[0][1:-1]
+        decoder.sample([source_ids], n=4, processors=[SpanConstraint([passage_ids], sep_id), TopP(0.9)], seed=0)
+    """
+    static = ('shared', 'n_end')
+
+    def __init__(self, passages, end_ids, min_span=1):
+        if passages and np.isscalar(passages[0]):
+            passages = [passages]
+        self.passages = [[int(t) for t in p] for p in passages]
+        if not self.passages:
+            raise ValueError('SpanConstraint needs at least one passage')
+        self.end_ids = _check_end_ids(end_ids)
+        self.min_span = int(min_span)
+        self.shared = len(self.passages) == 1
+        self.n_end = len(self.end_ids)
+        self._tables = None
+
+    def __repr__(self):
+        return 'SpanConstraint(passages=%d, end_ids=%r, min_span=%d)' % (len(self.passages), self.end_ids.tolist(),
+                                                                         self.min_span)
+
+    def automaton(self, row):
+        """The suffix automaton of input ``row``'s passage."""
+        return SuffixAutomaton(self.passages[0 if self.shared else row])
+
+    def _build(self):
+        automata = [SuffixAutomaton(p) for p in self.passages]
+        tokens = [sorted(set(p)) for p in self.passages]
+        n_states = _bucket(max(len(a.trans) for a in automata) + 1, 8)   # + the dead state
+        n_tokens = _bucket(max(len(t) for t in tokens) + 1, 8)           # + the "not in the passage" column
+        dead = n_states - 1
+        trans = np.full((len(automata), n_states, n_tokens), dead, 'int32')
+        for i, (a, toks) in enumerate(zip(automata, tokens)):
+            local = {t: j for j, t in enumerate(toks)}
+            for s, edges in enumerate(a.trans):
+                for t, nxt in edges.items():
+                    trans[i, s, local[t]] = nxt
+        return trans, tokens, n_tokens, dead
+
+    def tensors(self, vocab_size):
+        if self._tables is None:
+            self._tables = self._build()
+        trans, tokens, n_tokens, dead = self._tables
+        self._check_ids([t for toks in tokens for t in toks] + list(self.end_ids), vocab_size,
+                        'token ids (end ids or passage tokens)')
+        to_local = np.full((len(tokens), vocab_size), n_tokens - 1, 'int32')
+        for i, toks in enumerate(tokens):
+            to_local[i, toks] = np.arange(len(toks))
+        return {'trans': tf.constant(trans), 'to_local': tf.constant(to_local), 'dead': tf.constant(dead),
+                'min_span': tf.constant(self.min_span, tf.int32), 'end': tf.constant(self.end_ids, tf.int32)}
+
+    def process(self, scores, output_ids, step, rows, data):
+        trans, dead = data['trans'], data['dead']
+        who = tf.zeros_like(rows) if self.shared else rows
+        to_local = tf.gather(data['to_local'], who)                            # [N, V]
+
+        def walk(j, state):
+            local = tf.gather(to_local, output_ids[:, j], batch_dims=1)
+            return j + 1, tf.gather_nd(trans, tf.stack([who, state, local], 1))
+
+        _, state = tf.while_loop(lambda j, s: j < step, walk, (tf.constant(0), tf.zeros_like(rows)))
+        allowed_local = tf.gather_nd(trans, tf.stack([who, state], 1)) != dead   # [N, U]; the last column: dead
+        allowed = tf.gather(allowed_local, to_local, batch_dims=1)                # [N, V]
+        end_ok = (state != dead) & (step >= data['min_span'])
+        allowed |= end_ok[:, None] & _column_mask(data['end'], tf.shape(scores)[1])[None, :]
+        return tf.where(allowed, scores, _neg_inf(scores))
+
+
+class PythonProcessor(LogitsProcessor):
+    """A processor written in numpy: ``fn(log_probs, output_ids, rows) -> log_probs`` with ``log_probs`` ``[N, V]``
+    float64, ``output_ids`` N lists of generated tokens and ``rows`` N input indices. It runs through
+    ``tf.numpy_function``: the decoder's loop then runs without XLA and returns to Python every step (slower; a
+    :class:`LogitsProcessor` with TF ops avoids that).
+
+    Args:
+        fn: the numpy function.
+
+    Example::
+
+        def only_digits(log_probs, output_ids, rows):
+            out = np.full_like(log_probs, -np.inf)
+            out[:, digit_ids] = log_probs[:, digit_ids]
+            return out
+
+        decoder.sample(inputs, n=2, processors=[PythonProcessor(only_digits)], seed=0)
+    """
+    compilable = False
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError('PythonProcessor needs a function fn(log_probs, output_ids, rows), got %r' % (fn,))
+        self.fn = fn
+
+    def numpy(self, log_probs, output_ids, rows):
+        """The wrapped function on numpy inputs (lists of generated tokens)."""
+        return self.fn(log_probs, output_ids, rows)
+
+    def __call__(self, scores, output_ids, step, rows):
+        def run(s, ids, t, r):
+            lists = [list(row[:int(t)]) for row in ids]
+            return np.asarray(self.numpy(s.astype('float64'), lists, r), dtype=s.dtype)
+        out = tf.numpy_function(run, [scores, output_ids, step, rows], scores.dtype, stateful=False)
+        return tf.ensure_shape(out, scores.shape)
+
+
+class PrefixAllowedTokens(PythonProcessor):
+    """Constrained decoding by a Python function, as Hugging Face's ``prefix_allowed_tokens_fn`` (a
+    :class:`PythonProcessor`: the loop runs without XLA).
 
     Args:
         fn: ``fn(row, output_ids) -> allowed token ids``, from the input index ``row`` and the row's generated
@@ -307,10 +555,7 @@ class PrefixAllowedTokens(LogitsProcessor):
         PrefixAllowedTokens(lambda row, ids: digits if not ids else digits + [end_id])
     """
 
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, log_probs, output_ids, rows):
+    def numpy(self, log_probs, output_ids, rows):
         out = np.full_like(log_probs, NEG_INF)
         for i, ids in enumerate(output_ids):
             allowed = np.asarray(list(self.fn(int(rows[i]), list(ids))), dtype=int)
@@ -318,65 +563,88 @@ class PrefixAllowedTokens(LogitsProcessor):
         return out
 
 
-class SpanConstraint(LogitsProcessor):
-    """Every generated sequence before the end token is a contiguous span of the input's passage tokens (article
-    5: answers that are passage spans).
+def check_processors(processors):
+    """``processors`` as a tuple of :class:`LogitsProcessor`; a plain callable is refused with what to write."""
+    out = tuple(processors or ())
+    for p in out:
+        if not isinstance(p, LogitsProcessor):
+            raise TypeError('processor %r is not a LogitsProcessor: write a LogitsProcessor subclass whose '
+                            '__call__(scores, output_ids, step, rows) uses TensorFlow ops (it runs inside the '
+                            'compiled loop), or wrap a numpy function fn(log_probs, output_ids, rows) in '
+                            'PythonProcessor(fn) (slower: the loop then leaves the graph every step)' % (p,))
+    return out
+
+
+def run_processors(processors, datas, scores, output_ids, step, rows):
+    """Apply ``processors`` (with their :meth:`~LogitsProcessor.tensors` ``datas``) in order and renormalise the
+    rows (a row left without any token stays all ``-inf``). Inside the compiled loop and in :func:`apply`."""
+    for proc, data in zip(processors, datas):
+        scores = proc.process(scores, output_ids, step, rows, data)
+    if not processors:
+        return scores
+    finite = tf.reduce_any(tf.math.is_finite(scores), -1, keepdims=True)
+    safe = tf.where(finite, scores, tf.zeros_like(scores))
+    return tf.where(finite, tf.nn.log_softmax(safe, -1), scores)
+
+
+def apply(processors, log_probs, output_ids, rows=None):
+    """Run ``processors`` eagerly on numpy log-probs and renormalise (for callers outside the decoder, e.g.
+    bert4keras' own decoders and tests).
 
     Args:
-        passages: one token-id list per input (or a single list for all). Each step costs the automaton's
-            out-degree (<= vocabulary) per row; states are memoised by prefix, so nothing rescans the passage.
-        end_ids: the end token id(s), allowed once the output is a non-empty span.
-        min_span: the end token is allowed only after this many span tokens (default 1: no empty answers).
+        processors: a list of :class:`LogitsProcessor`.
+        log_probs: ``[N, V]`` array.
+        output_ids: N lists of generated tokens, all of one length (rows advance together).
+        rows: the input index of each row (default ``0..N-1``).
+
+    Returns:
+        ``[N, V]`` float64 numpy log-probs.
 
     Example::
 
-        passage_ids = tokenizer.encode(passage)[0][1:-1]
-        decoder.sample([source_ids], n=4, processors=[SpanConstraint([passage_ids], sep_id), TopP(0.9)], seed=0)
+        apply([TopK(2)], np.log([[0.5, 0.3, 0.2]]), [[]])   # the 0.2 token becomes -inf
     """
-
-    def __init__(self, passages, end_ids, min_span=1):
-        if passages and np.isscalar(passages[0]):
-            passages = [passages]
-        self.automata = [SuffixAutomaton(list(p)) for p in passages]
-        self.end_ids = _check_end_ids(end_ids)
-        self.min_span = int(min_span)
-        self._states = {}
-        self._checked = {}
-
-    def automaton(self, row):
-        return self.automata[row if len(self.automata) > 1 else 0]
-
-    def state(self, row, ids):
-        key = (row if len(self.automata) > 1 else 0, tuple(ids))
-        if key not in self._states:
-            parent = self.state(row, ids[:-1]) if ids else 0
-            self._states[key] = self.automaton(row).advance(parent, ids[-1]) if ids else 0
-        return self._states[key]
-
-    def __call__(self, log_probs, output_ids, rows):
-        vocab = log_probs.shape[-1]
-        if not self._checked.get(vocab):
-            bad = [int(e) for e in self.end_ids if not 0 <= e < vocab]
-            bad += [int(t) for a in self.automata for t in a.next_tokens(0) if not 0 <= t < vocab]
-            if bad:
-                raise ValueError('SpanConstraint: token ids %s (end ids or passage tokens) are outside the '
-                                 'vocabulary of size %d' % (sorted(set(bad))[:5], vocab))
-            self._checked[vocab] = True
-        out = np.full_like(log_probs, NEG_INF)
-        for i, ids in enumerate(output_ids):
-            row = int(rows[i])
-            state = self.state(row, list(ids))
-            allowed = self.automaton(row).next_tokens(state)
-            if allowed:
-                out[i, allowed] = log_probs[i, allowed]
-            if state is not None and len(ids) >= self.min_span:
-                out[i, self.end_ids] = log_probs[i, self.end_ids]
-        return out
+    processors = check_processors(processors)
+    log_probs = np.asarray(log_probs, dtype='float64')
+    lengths = {len(ids) for ids in output_ids}
+    if len(lengths) > 1:
+        raise ValueError('apply: every row of output_ids must have the same length (rows advance together), '
+                         'got lengths %s' % sorted(lengths))
+    step = lengths.pop() if lengths else 0
+    ids = np.zeros((len(output_ids), max(step, 1)), 'int32')
+    for i, row in enumerate(output_ids):
+        ids[i, :step] = row
+    rows = np.arange(len(log_probs)) if rows is None else np.asarray(rows)
+    vocab = log_probs.shape[1]
+    datas = [p.tensors(vocab) for p in processors]
+    out = run_processors(processors, datas, tf.constant(log_probs, tf.float32), tf.constant(ids),
+                         tf.constant(step, tf.int32), tf.constant(rows, tf.int32))
+    if not processors:
+        out = tf.constant(log_probs)
+    out = out.numpy().astype('float64')
+    m = np.max(out, axis=-1, keepdims=True)  # renormalise in float64 (the float32 round trip leaves ~1e-7)
+    finite = np.isfinite(m)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        z = np.log(np.sum(np.exp(out - np.where(finite, m, 0)), -1, keepdims=True)) + np.where(finite, m, 0)
+        return np.where(finite, out - z, NEG_INF)
 
 
 def attach_to_autoregressive_decoder(decoder, processors):
     """Give an existing bert4keras ``AutoRegressiveDecoder`` instance our processors: its ``predict`` output (as
-    log-probs) goes through them before beam search / sampling sees it. Returns the decoder."""
+    log-probs) goes through them before beam search / sampling sees it.
+
+    Args:
+        decoder: a bert4keras ``AutoRegressiveDecoder`` subclass instance.
+        processors: a list of :class:`LogitsProcessor`.
+
+    Returns:
+        ``decoder`` (its ``predict`` wrapped).
+
+    Example::
+
+        attach_to_autoregressive_decoder(my_bert4keras_decoder, [TopK(5, consistent=True, end_ids=[sep_id])])
+    """
+    processors = check_processors(processors)
     original = decoder.predict
 
     def predict(inputs, output_ids, states, temperature=1, rtype='probas'):

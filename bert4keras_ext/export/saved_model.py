@@ -66,13 +66,16 @@ class _Decoder(tf.Module):
         capacity = s + self.maxlen
         log_probs, state = self.lm._prefill(token_ids, segment_ids, lengths, capacity)
         real = tf.range(capacity)[None, :] < lengths[:, None]
-        maxlen, minlen = tf.constant(self.maxlen), tf.constant(self.minlen)
+        stops = (tf.constant(self.maxlen), tf.constant(self.minlen), tf.constant(1), self.end_ids)
         if self.beam_size > 1:
-            ids, n, scores, ended = self.lm._beam_loop(log_probs, state, lengths, s, real, self.beam_size, maxlen,
-                                                       minlen, self.end_ids)
+            ids, n, scores, status = self.lm._beam_loop(log_probs, state, lengths, s, real, *stops, (),
+                                                        beam_size=self.beam_size, processors=(),
+                                                        length_normalization=False)
         else:
-            ids, n, scores, ended = self.lm._greedy_loop(log_probs, state, lengths, s, real, maxlen, minlen,
-                                                         self.end_ids)
+            rows = tf.range(tf.shape(token_ids)[0])
+            ids, n, scores, status = self.lm._sample_loop(log_probs, state, lengths, s, real, rows, *stops,
+                                                          tf.zeros([2], tf.int32), (), greedy=True, processors=())
+        ended = tf.equal(status, 1)
         return {'ids': ids, 'lengths': n, 'scores': tf.cast(scores, tf.float32), 'ended': ended}
 
 

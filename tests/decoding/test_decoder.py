@@ -2,8 +2,11 @@ import numpy as np
 import pytest
 
 from bert4keras_ext.checkpoints import load_model
-from bert4keras_ext.decoding import CachedLM, Decoder, SpanConstraint, TopK, attach_to_autoregressive_decoder
+from bert4keras_ext.decoding import (BanNGrams, CachedLM, Decoder, EndOnlyAfter, MinLength, NoRepeatNGram,
+                                     PythonProcessor, RepetitionPenalty, SpanConstraint, Temperature, TopK, TopP,
+                                     attach_to_autoregressive_decoder)
 from tasks.baselines import bert4keras_decoder
+from tests.decoding import reference
 
 END = 3  # [SEP] in tiny_vocab
 
@@ -33,7 +36,7 @@ def test_cached_equals_uncached_over_20_steps(tiny_dir, application):
     rng = np.random.RandomState(0)
     src = sources(3, rng)
     dec = Decoder(lm, END, maxlen=20)
-    lp, caches, lengths, s, real = dec._prefill(src, None)
+    state = dec.prefill(src)
     outs = [list(x) for x in src]
     seg_value = 1 if application == 'unilm' else 0
     worst = 0.0
@@ -41,11 +44,11 @@ def test_cached_equals_uncached_over_20_steps(tiny_dir, application):
         for r in range(3):
             segs = [0] * len(src[r]) + [seg_value] * (len(outs[r]) - len(src[r]))
             ref = np.log(model.predict([np.array([outs[r]]), np.array([segs])], verbose=0)[0, -1])
-            worst = max(worst, np.abs(ref - lp[r]).max())
-        nxt = lp.argmax(1).astype('int32')
+            worst = max(worst, np.abs(ref - state.log_probs[r]).max())
+        nxt = state.log_probs.argmax(1).astype('int32')
         for r in range(3):
             outs[r].append(int(nxt[r]))
-        lp, caches = dec._step(nxt, lengths + t, s + t, s, real, caches)
+        state = dec.step(state, nxt)
     assert worst < 1e-5
 
 
@@ -64,40 +67,73 @@ def test_beam_and_greedy_identical_to_bert4keras(unilm, beam):
         assert [g.ids for g in greedy] == [r.ids for r in ours]
 
 
-@pytest.mark.parametrize('beam,minlen', [(1, 1), (1, 4), (2, 1), (3, 3), (4, 2)])
-def test_compiled_loops_equal_the_python_loops(beam, minlen):
-    """greedy_loop / beam_loop (one graph, no Python between steps) give the Python loops' tokens, statuses and
-    scores. On a random bigram backend (peaked rows: the tiny random BERT repeats one token forever), with two end
-    ids, some inputs end and some run out of length."""
+def bigram(seed, v=12, jit=True):
+    """A random bigram backend (peaked rows: the tiny random BERT repeats one token forever) whose end ids 0 and 1
+    are unlikely after most tokens and nearly certain after 2 and 3: some inputs end, some run out of length."""
     import tensorflow as tf
     from bert4keras_ext.decoding import LMBackend
     from tests.helpers import docstring_example
     Bigram = docstring_example(LMBackend, {'tf': tf, 'LMBackend': LMBackend})['Bigram']
-    rng = np.random.RandomState(beam + 10 * minlen)
-    logits = rng.gumbel(size=(12, 12)) * 2.0
-    logits[:, :2] -= 8.0  # the end ids 0 and 1 are unlikely after most tokens ...
-    logits[[2, 3], 1] += 16.0  # ... and nearly certain after 2 and 3
+    rng = np.random.RandomState(seed)
+    logits = rng.gumbel(size=(v, v)) * 2.0
+    logits[:, :2] -= 8.0
+    logits[[2, 3], 1] += 16.0
     table = (logits - np.log(np.exp(logits).sum(1, keepdims=True))).astype('float32')
     lm = Bigram(tf.constant(table))
-    lm.compile_functions(jit_compile=True)
+    lm.compile_functions(jit_compile=jit)
+    return lm
+
+
+def processor_sets(v=12):
+    """Every built-in processor, alone and stacked, with per-input data (inputs 0..v-1)."""
+    passages = [[(i + j) % v for j in range(5)] + [2, 5, 2] for i in range(v)]
+    return {
+        'none': [],
+        'top-k': [TopK(3)], 'consistent top-k': [TopK(2, consistent=True, end_ids=[0, 1])],
+        'top-p': [TopP(0.6)], 'consistent nucleus': [Temperature(1.5), TopP(0.3, consistent=True, end_ids=[1])],
+        'span': [SpanConstraint(passages, [0, 1], min_span=2)],
+        'question rules': [MinLength(2, [0, 1]), BanNGrams([[[i, (i + 1) % v, 4]] for i in range(v)], 2),
+                           EndOnlyAfter([2, 3, 7], [0, 1]), NoRepeatNGram(2), RepetitionPenalty(1.5)],
+        'unigram bans': [BanNGrams([[[5, 6]]] * v, 1), NoRepeatNGram(1)],
+        'python': [PythonProcessor(lambda lp, ids, rows: np.where(np.arange(lp.shape[1]) % 3 == 0, -np.inf, lp))],
+    }
+
+
+@pytest.mark.parametrize('name', list(processor_sets()))
+@pytest.mark.parametrize('beam,minlen,min_ends,ln', [(1, 1, 1, False), (1, 4, 2, False), (2, 1, 1, False),
+                                                     (3, 3, 1, True), (4, 2, 2, False)])
+def test_the_compiled_loop_equals_the_python_reference(name, beam, minlen, min_ends, ln):
+    """Greedy and beam search in the one compiled loop (processors as tensor ops) give the tokens, statuses and
+    scores of a Python search over the single-step API with numpy processors (tests/decoding/reference.py)."""
+    lm = bigram(beam + 10 * minlen, jit=name != 'python')
+    procs = processor_sets()[name]
     src = [[int(t)] for t in range(12)]
+    dec = Decoder(lm, [0, 1], maxlen=8, minlen=minlen)
+    if beam == 1:
+        ours = dec.greedy(src, processors=procs, min_ends=min_ends)
+        expected = reference.greedy(dec, src, procs, min_ends=min_ends)
+    else:
+        ours = dec.beam_search(src, beam, processors=procs, min_ends=min_ends, length_normalization=ln)
+        expected = reference.beam_search(dec, src, beam, procs, min_ends=min_ends, length_normalization=ln)
+    assert [r.ids for r in ours] == [e[0] for e in expected]
+    assert [r.status for r in ours] == [e[2] for e in expected]
+    np.testing.assert_allclose([r.score for r in ours], [e[1] for e in expected], rtol=1e-5, atol=1e-5)
+    if name == 'none' and not ln:
+        assert {r.status for r in ours} == {'end', 'maxlen'}, [r.ids for r in ours]
 
-    def run(compiled):
-        dec = Decoder(lm, [0, 1], maxlen=8, minlen=minlen)
-        if beam == 1:
-            return dec.greedy(src, compiled=compiled)
-        return dec.beam_search(src, beam, compiled=compiled)
 
-    python, compiled = run(False), run(True)
-    assert [r.ids for r in compiled] == [r.ids for r in python]
-    assert [r.status for r in compiled] == [r.status for r in python]
-    np.testing.assert_allclose([r.score for r in compiled], [r.score for r in python], atol=1e-9)
-    assert {r.status for r in python} == {'end', 'maxlen'}, [r.ids for r in python]
-    dec = Decoder(lm, [0, 1], maxlen=8)
-    with pytest.raises(ValueError, match='no processors and min_ends=1'):
-        dec.greedy(src, processors=[TopK(3)], compiled=True)
-    with pytest.raises(ValueError, match='no processors and min_ends=1'):
-        dec.beam_search(src, 2, min_ends=2, compiled=True)
+def test_sampling_draws_from_the_processed_distribution():
+    """The first token's empirical frequencies over 4,000 seeded draws match the processed probabilities (nucleus
+    after temperature) within binomial noise, and tokens outside the nucleus never appear."""
+    lm = bigram(5)
+    procs = [Temperature(1.3), TopP(0.8)]
+    dec = Decoder(lm, [0, 1], maxlen=1)
+    n = 4000
+    draws = [s.ids[0] for s in dec.sample([[4]], n=n, processors=procs, seed=3)[0]]
+    expected = np.exp(reference.run(procs, lm.table.numpy()[[4]].astype('float64'), [[]], [0])[0])
+    freq = np.bincount(draws, minlength=len(expected)) / n
+    assert np.all(freq[expected == 0] == 0) and (expected == 0).any()
+    assert np.all(np.abs(freq - expected) <= 4 * np.sqrt(expected * (1 - expected) / n) + 1e-9)
 
 
 def test_batched_sampling_is_seeded_and_respects_topk(unilm):
@@ -115,10 +151,18 @@ def test_batched_sampling_is_seeded_and_respects_topk(unilm):
 
 def test_impossible_constraint_ends_with_status(unilm):
     dec = Decoder(unilm, END, maxlen=5)
-    never = lambda lp, ids, rows: np.full_like(lp, -np.inf)  # noqa: E731
+    never = PythonProcessor(lambda lp, ids, rows: np.full_like(lp, -np.inf))
     res = dec.sample([[2, 7, 8, END]], n=2, processors=[never], seed=0)[0]
     assert all(r.status == 'no_valid_token' and r.ids == [] for r in res)
     assert dec.beam_search([[2, 7, 8, END]], 2, processors=[never])[0].status == 'no_valid_token'
+    span = SpanConstraint([[]], END)  # an empty passage: no span at all, as a tensor processor
+    assert dec.greedy([[2, 7, 8, END]], processors=[span])[0].status == 'no_valid_token'
+
+
+def test_a_plain_function_is_refused_with_what_to_write(unilm):
+    dec = Decoder(unilm, END, maxlen=5)
+    with pytest.raises(TypeError, match='PythonProcessor'):
+        dec.greedy([[2, 7, 8, END]], processors=[lambda lp, ids, rows: lp])
 
 
 def is_span(body, passage):
@@ -224,7 +268,9 @@ def test_profile_accounts_for_the_phases(unilm):
     dec.profile()  # reset
     dec.beam_search([[2, 9, 10, END]], 2, processors=[TopK(5)])
     prof = dec.profile()
-    assert prof['steps'] == 5 and all(prof[k] > 0 for k in ('prefill', 'step', 'transfer', 'processors', 'search'))
+    assert prof['steps'] == 6 and prof['prefill'] > 0 and prof['loop'] > 0
+    state = dec.step(dec.prefill([[2, 9, 10, END]]), [5])
+    assert state.generated == 1 and dec.profile()['step'] > 0
     assert dec.profile() == {}  # reset after reading
 
 
@@ -236,14 +282,14 @@ def test_bfloat16_log_probs_follow_float32(unilm):
     outs = {}
     for dtype in ('float32', 'bfloat16'):
         dec = Decoder(unilm, END, maxlen=10, dtype=dtype)
-        lp, caches, lengths, s, real = dec._prefill(src, None)
-        seq = [lp]
+        state = dec.prefill(src)
+        seq = [state.log_probs]
         nxt = np.array([5, 6, 7], 'int32')  # the same forced tokens for both precisions
         for t in range(10):
-            lp, caches = dec._step(nxt, lengths + t, s + t, s, real, caches)
-            seq.append(lp)
+            state = dec.step(state, nxt)
+            seq.append(state.log_probs)
         outs[dtype] = np.stack(seq)
-        assert caches[0][0].dtype.name == dtype
+        assert state.cache[0][0].dtype.name == dtype
     diff = np.abs(outs['bfloat16'] - outs['float32'])
     assert 0 < diff.max() < 0.1
     np.testing.assert_allclose(np.exp(outs['bfloat16']).sum(-1), 1, atol=1e-3)

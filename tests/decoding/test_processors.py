@@ -4,6 +4,7 @@ from hypothesis import given, settings, strategies as st
 
 from bert4keras_ext.decoding import (BanNGrams, EndOnlyAfter, MinLength, NoRepeatNGram, PrefixAllowedTokens,
                                      RepetitionPenalty, SpanConstraint, SuffixAutomaton, Temperature, TopK, TopP, apply)
+from tests.decoding import reference
 
 
 def random_log_probs(rng, n=3, v=20):
@@ -41,13 +42,14 @@ def test_nucleus_rule_and_consistency(seed, p, end):
 
 def test_min_length_no_repeat_repetition_prefix_temperature():
     lp = np.log(np.full((2, 6), 1 / 6))
-    out = MinLength(2, end_ids=[5])(lp, [[1], [1, 2]], np.arange(2))
-    assert np.isneginf(out[0, 5]) and np.isfinite(out[1, 5])
-    out = NoRepeatNGram(2)(lp, [[1, 2, 1], [3]], np.arange(2))
+    out = apply([MinLength(2, end_ids=[5])], lp, [[1], [1]])
+    assert np.isneginf(out[:, 5]).all()
+    assert np.isfinite(apply([MinLength(2, end_ids=[5])], lp, [[1, 2], [1, 2]])[:, 5]).all()
+    out = apply([NoRepeatNGram(2)], lp, [[1, 2, 1], [3, 4, 5]])
     assert np.isneginf(out[0, 2]) and np.isfinite(out[1]).all()
-    out = RepetitionPenalty(2.0)(lp, [[1, 1], []], np.arange(2))
-    assert out[0, 1] == pytest.approx(lp[0, 1] - np.log(2)) and out[0, 0] == lp[0, 0]
-    out = PrefixAllowedTokens(lambda row, ids: [row, 4])(lp, [[], []], np.array([0, 3]))
+    out = apply([RepetitionPenalty(2.0)], lp, [[1, 1], [2, 2]])
+    assert out[0, 1] - out[0, 0] == pytest.approx(-np.log(2)) and out[0, 0] > lp[0, 0]
+    out = apply([PrefixAllowedTokens(lambda row, ids: [row, 4])], lp, [[], []], np.array([0, 3]))
     assert np.isfinite(out[0]).sum() == 2 and np.isfinite(out[1, [3, 4]]).all()
     sharp = apply([Temperature(0.5)], np.log(np.array([[0.6, 0.4]])), [[]])
     assert np.exp(sharp)[0, 0] == pytest.approx(0.36 / 0.52)
@@ -56,18 +58,19 @@ def test_min_length_no_repeat_repetition_prefix_temperature():
 def test_ban_ngrams_is_per_input_and_end_only_after_marks():
     lp = np.log(np.full((3, 8), 1 / 8))
     ban = BanNGrams([[[1, 2, 3]], [[4, 5]]], n=2)  # input 0 bans 1-2 and 2-3, input 1 bans 4-5
-    out = ban(lp, [[7, 1], [7, 2], [4]], np.array([0, 0, 1]))
+    out = apply([ban], lp, [[7, 1], [7, 2], [7, 4]], np.array([0, 0, 1]))
     assert np.isneginf(out[0, 2]) and np.isfinite(out[0]).sum() == 7  # after 1 (input 0): 2 banned
     assert np.isneginf(out[1, 3]) and np.isfinite(out[1]).sum() == 7  # after 2 (input 0): 3 banned
     assert np.isneginf(out[2, 5]) and np.isfinite(out[2]).sum() == 7  # after 4 (input 1): 5 banned
-    out = ban(lp, [[4], [1], []], np.array([0, 1, 1]))  # input 0 does not ban 4-5, input 1 does not ban 1-2
+    out = apply([ban], lp, [[4], [1], [6]], np.array([0, 1, 1]))  # input 0 does not ban 4-5, input 1 not 1-2
     assert np.isfinite(out).all()
-    out = BanNGrams([[[6]]], n=1)(lp[:1], [[]], np.array([0]))
+    out = apply([BanNGrams([[[6]]], n=1)], lp[:1], [[]], np.array([0]))
     assert np.isneginf(out[0, 6]) and np.isfinite(out[0]).sum() == 7
     end = EndOnlyAfter([3], end_ids=[7])
-    out = end(lp, [[1, 3], [3, 1], []], np.arange(3))
+    out = apply([end], lp, [[1, 3], [3, 1], [0, 0]])
     assert np.isfinite(out[0, 7]) and np.isneginf(out[1, 7]) and np.isneginf(out[2, 7])
     assert np.isfinite(out[:, :7]).all()
+    assert np.isneginf(apply([end], lp, [[], [], []])[:, 7]).all()  # nothing generated yet: no end
     with pytest.raises(ValueError, match='at least one token'):
         EndOnlyAfter([], end_ids=[7])
     with pytest.raises(ValueError, match='n-gram size'):
@@ -100,6 +103,7 @@ def test_span_constraint_random_walks_are_spans(passage, seed):
     rng = np.random.RandomState(seed)
     proc = SpanConstraint([passage], end_ids=[3])
     ids = []
+    assert proc.automaton(0).contains(passage)
     for _ in range(12):
         lp = apply([proc], random_log_probs(rng, n=1, v=32), [ids])[0]
         assert np.isfinite(lp).any()
@@ -119,7 +123,8 @@ def test_processor_base_class_subclassing_and_repr():
         def sample(self, inputs, n, processors, seed):
             self.out = apply(processors, np.log(np.full((n, 200), 1 / 200)), [[]] * n)
 
-    ns = docstring_example(LogitsProcessor, {'np': np, 'LogitsProcessor': LogitsProcessor, 'TopP': TopP,
+    import tensorflow as tf
+    ns = docstring_example(LogitsProcessor, {'np': np, 'tf': tf, 'LogitsProcessor': LogitsProcessor, 'TopP': TopP,
                                              'decoder': RecordingDecoder(), 'token_ids': [2, 3]})
     BanToken = ns['BanToken']
     assert np.isneginf(ns['decoder'].out[:, 100]).all()
@@ -128,4 +133,44 @@ def test_processor_base_class_subclassing_and_repr():
     assert np.isneginf(out[:, 1]).all() and np.allclose(np.exp(out).sum(1), 1.0)
     assert repr(BanToken(3)) == 'BanToken(token_id=3)'
     with pytest.raises(NotImplementedError, match='implements __call__'):
-        LogitsProcessor()(lp, [[], []], [0, 1])
+        apply([LogitsProcessor()], lp, [[], []])
+    with pytest.raises(TypeError, match='not a LogitsProcessor'):
+        apply([lambda lp, ids, rows: lp], lp, [[], []])
+
+
+def tie_and_inf_logits(rng, n=6, v=40):
+    """Random rows with ties (values drawn from a few levels) and removed tokens; one row all -inf but one."""
+    lp = rng.choice([-0.5, -1.0, -1.0, -2.0, -3.5], size=(n, v)) + rng.normal(size=(n, v)) * (rng.rand(n, 1) < 0.5)
+    lp[rng.rand(n, v) < 0.2] = -np.inf
+    lp[0, 1:] = -np.inf
+    return reference.normalize(lp)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000))
+def test_every_tensor_processor_equals_its_numpy_reference(seed):
+    """On random logits with ties and -inf entries, each built-in tensor processor (and a stack of them) keeps
+    the tokens and the scores of its numpy reference (tests/decoding/reference.py), at random steps and per-input
+    data."""
+    rng = np.random.RandomState(seed)
+    n, v = 6, 40
+    lp = tie_and_inf_logits(rng, n, v)
+    step = int(rng.randint(0, 7))
+    ids = [list(rng.randint(0, 12, size=step)) for _ in range(n)]
+    rows = rng.randint(0, 3, size=n)
+    passages = [list(rng.randint(0, 12, size=rng.randint(1, 10))) for _ in range(3)]
+    for r in range(n):  # some rows follow their passage, so the span constraint has states other than dead
+        if rng.rand() < 0.6 and step <= len(passages[rows[r]]):
+            ids[r] = passages[rows[r]][:step]
+    procs = [TopK(int(rng.randint(1, 6))), TopK(3, consistent=True, end_ids=[7, 8]), TopP(float(rng.uniform(0.05, 1))),
+             TopP(0.5, consistent=True, end_ids=[7]), Temperature(0.7), MinLength(3, [7]), NoRepeatNGram(1),
+             NoRepeatNGram(2), NoRepeatNGram(3), BanNGrams([[p] for p in passages], 2),
+             BanNGrams([[p[:2]] for p in passages], 1), EndOnlyAfter([1, 2, 3], [7]), RepetitionPenalty(1.7),
+             SpanConstraint(passages, [7], min_span=2), SpanConstraint(passages[0], [7])]
+    for proc in procs + [procs[4:10], procs[10:]]:
+        stack = proc if isinstance(proc, list) else [proc]
+        ours = apply(stack, lp, ids, rows)
+        expected = reference.run(stack, lp, ids, rows)
+        np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(expected), err_msg=repr(stack))
+        np.testing.assert_allclose(np.where(np.isfinite(ours), ours, 0), np.where(np.isfinite(expected), expected, 0),
+                                   atol=1e-5, err_msg=repr(stack))
