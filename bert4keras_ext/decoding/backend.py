@@ -24,6 +24,28 @@ def top_k_by_argmax(x, k):
     return tf.stack(values, -1), tf.stack(index, -1)
 
 
+def draw(log_probs, u, block=128):
+    """One token per row from the distribution ``exp(log_probs)`` (``-inf``: never), by the inverse CDF at ``u``
+    ([N] uniforms in [0, 1)) in two levels (blocks of ``block`` tokens, then a token within the block): exact up
+    to float32 rounding, and cheap inside XLA, whose CPU random generator made drawing a uniform per token (Gumbel
+    or ``tf.random.stateless_categorical``) cost more than the model's step."""
+    vocab = tf.shape(log_probs)[1]
+    n_blocks = (vocab + block - 1) // block
+    probs = tf.exp(log_probs - tf.reduce_max(log_probs, -1, keepdims=True))
+    probs = tf.where(tf.math.is_nan(probs), tf.zeros_like(probs), probs)
+    probs = tf.reshape(tf.pad(probs, [[0, 0], [0, n_blocks * block - vocab]]), [-1, n_blocks, block])
+    mass = tf.reduce_sum(probs, -1)                                        # [N, blocks]
+    cum = tf.cumsum(mass, 1)
+    target = u * cum[:, -1]
+    last_block = n_blocks - 1 - tf.argmax(tf.cast(tf.reverse(mass, [1]) > 0, tf.int32), 1, output_type=tf.int32)
+    b = tf.minimum(tf.reduce_sum(tf.cast(cum <= target[:, None], tf.int32), 1), last_block)
+    inner = tf.gather(probs, b, batch_dims=1)                              # [N, block]
+    rest = target - (tf.gather(cum, b, batch_dims=1) - tf.gather(mass, b, batch_dims=1))
+    last = block - 1 - tf.argmax(tf.cast(tf.reverse(inner, [1]) > 0, tf.int32), 1, output_type=tf.int32)
+    w = tf.minimum(tf.reduce_sum(tf.cast(tf.cumsum(inner, 1) <= rest[:, None], tf.int32), 1), last)
+    return b * block + w
+
+
 MAXLEN, END, NO_VALID_TOKEN = 0, 1, 2  # the status codes of the loops' rows
 STATUS = {MAXLEN: 'maxlen', END: 'end', NO_VALID_TOKEN: 'no_valid_token'}
 
@@ -116,7 +138,8 @@ class LMBackend:
     def _sample_loop(self, log_probs, state, lengths, prompt_size, prompt_real, rows, maxlen, minlen, min_ends,
                      end_ids, seed, datas, greedy, processors):
         """Greedy or sampled decoding of the rows ``rows`` in one graph: each step runs the processors, picks the
-        arg-max (``greedy``) or a draw from the processed distribution (stateless, from ``seed`` and the step),
+        arg-max (``greedy``) or a draw from the processed distribution (:func:`draw` at a stateless uniform from
+        ``seed`` and the step),
         and stops a row on an end token once it has ``minlen`` tokens and ``min_ends`` end tokens."""
         state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
         lp, positions, prompt_real = tf.gather(log_probs, rows), tf.gather(lengths, rows), tf.gather(prompt_real, rows)
@@ -130,9 +153,7 @@ class LMBackend:
             if greedy:
                 tok = tf.argmax(x, -1, output_type=tf.int32)
             else:
-                safe = tf.where(finite[:, None], x, tf.zeros_like(x))
-                tok = tf.random.stateless_categorical(safe, 1, tf.stack([seed[0], seed[1] + t]),
-                                                      dtype=tf.int32)[:, 0]
+                tok = draw(x, tf.random.stateless_uniform([n_rows], tf.stack([seed[0], seed[1] + t])))
             tok = tf.where(live, tok, tf.zeros_like(tok))
             out = tf.where((columns == t) & live[:, None], tok[:, None], out)
             scores = scores + tf.where(live, tf.cast(tf.gather(x, tok, batch_dims=1), tf.float64),
@@ -148,15 +169,17 @@ class LMBackend:
                 (t + 1 < maxlen) & tf.logical_not(tf.reduce_all(done)),
                 lambda: self._step(tok, positions + t, prompt_size + t, prompt_size, prompt_real, state),
                 lambda: (lp, state))
-            return t + 1, lp, state, out, done, status, n, scores, ends
+            new = (lp, state, out, done, status, n, scores, ends)
+            return (t + 1,) + tf.nest.map_structure(lambda a, b: tf.ensure_shape(a, b.shape), new, loop_in)
 
         def cond(t, lp, state, out, done, *rest):
             return (t < maxlen) & tf.logical_not(tf.reduce_all(done))
 
         zeros = tf.zeros([n_rows], tf.int32)
-        _, _, _, out, _, status, n, scores, _ = tf.while_loop(
-            cond, body, (tf.constant(0), lp, state, tf.zeros([n_rows, maxlen], tf.int32), tf.zeros([n_rows], tf.bool),
-                         zeros, zeros, tf.zeros([n_rows], tf.float64), zeros), maximum_iterations=maxlen)
+        loop_in = (lp, state, tf.zeros([n_rows, maxlen], tf.int32), tf.zeros([n_rows], tf.bool), zeros, zeros,
+                   tf.zeros([n_rows], tf.float64), zeros)
+        _, _, _, out, _, status, n, scores, _ = tf.while_loop(cond, body, (tf.constant(0),) + loop_in,
+                                                              maximum_iterations=maxlen)
         return out, n, scores, status
 
     def _beam_loop(self, log_probs, state, lengths, prompt_size, prompt_real, maxlen, minlen, min_ends, end_ids,

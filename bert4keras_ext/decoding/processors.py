@@ -71,25 +71,27 @@ def token_mask(tokens, valid, vocab):
 
 
 def _sortable_keys(scores):
-    """int64 keys ordered as the float32 values (``-inf`` lowest): the float's bits, negatives flipped."""
+    """int32 keys ordered as the float32 values (``-inf`` lowest): the float's bits, negatives flipped."""
     bits = tf.bitcast(tf.cast(scores, tf.float32), tf.int32)
     flip = tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 31), tf.constant(0x7FFFFFFF, tf.int32))
-    return tf.cast(tf.bitwise.bitwise_xor(bits, flip), tf.int64)
+    return tf.bitwise.bitwise_xor(bits, flip)
 
 
 def _threshold_keys(keys, enough):
     """Per row, the largest key threshold ``t`` such that ``enough(keys >= t)`` holds (``enough``: ``[N, V]`` bool ->
-    ``[N]`` bool, monotone: true for a larger set whenever true for a smaller one): a binary search over the 2^32
-    keys in 32 passes over the row, exact, ties included, and without sorting the row (XLA's sort on CPU costs
-    several milliseconds for a 21,128-token vocabulary)."""
-    n = tf.shape(keys)[0]
-    lo = tf.fill([n], tf.constant(-2 ** 31, tf.int64))   # enough(all tokens) holds
-    hi = tf.fill([n], tf.constant(2 ** 31, tf.int64))    # enough(no token) does not
-    for _ in range(32):
+    ``[N]`` bool, monotone: true for a larger set whenever true for a smaller one): a binary search between the
+    row's smallest and largest key (about 25 passes over the row for log-probs), exact, ties included, and without
+    sorting the row (XLA's sort on CPU costs hundreds of milliseconds for a batch of 21,128-token rows)."""
+    lo = tf.cast(tf.reduce_min(keys, 1), tf.int64)      # enough(every token) holds
+    hi = tf.cast(tf.reduce_max(keys, 1), tf.int64) + 1  # enough(no token) does not
+
+    def body(lo, hi):
         mid = (lo + hi) // 2
-        ok = enough(keys >= mid[:, None])
-        lo, hi = tf.where(ok, mid, lo), tf.where(ok, hi, mid)
-    return lo
+        ok = enough(keys >= tf.cast(mid, tf.int32)[:, None]) | (hi - lo <= 1)
+        return tf.where(ok & (hi - lo > 1), mid, lo), tf.where(ok, hi, mid)
+
+    lo, _ = tf.while_loop(lambda lo, hi: tf.reduce_any(hi - lo > 1), body, (lo, hi), maximum_iterations=33)
+    return tf.cast(lo, tf.int32)
 
 
 class LogitsProcessor:
@@ -186,7 +188,7 @@ class Temperature(_Builtin):
 
 class TopK(_Builtin):
     """Keep the ``k`` most probable tokens (Fan et al., 2018); tokens tied with the k-th stay too (as Hugging
-    Face's ``TopKLogitsWarper``).
+    Face's ``TopKLogitsWarper``). ``k`` is data of the compiled loop: another ``k`` does not recompile it.
 
     Args:
         k: how many tokens to keep (an integer >= 1).
@@ -210,11 +212,12 @@ class TopK(_Builtin):
 
     def tensors(self, vocab_size):
         self._check_ids(self.end_ids, vocab_size, 'end ids')
-        return {'k': tf.constant(min(self.k, vocab_size), tf.int32), 'end': tf.constant(self.end_ids, tf.int32)}
+        return {'k': tf.constant(self.k, tf.int32), 'end': tf.constant(self.end_ids, tf.int32)}
 
     def process(self, scores, output_ids, step, rows, data):
+        # the k-th largest by the key search (XLA's top-k on CPU cost 6x a tiny model's whole step at k = 40)
         keys = _sortable_keys(scores)
-        k = data['k']
+        k = tf.minimum(data['k'], tf.shape(scores)[1])
         keep = keys >= _threshold_keys(keys, lambda m: tf.reduce_sum(tf.cast(m, tf.int32), 1) >= k)[:, None]
         if self.consistent:
             keep |= _column_mask(data['end'], tf.shape(scores)[1])[None, :]
@@ -248,14 +251,31 @@ class TopP(_Builtin):
         self._check_ids(self.end_ids, vocab_size, 'end ids')
         return {'p': tf.constant(self.p, tf.float64), 'end': tf.constant(self.end_ids, tf.int32)}
 
+    #: the nucleus is looked for among the most probable tokens first (a partial top-k, cheap); a row whose
+    #: CANDIDATES most probable tokens hold less than p falls back to an exact search over the whole row
+    CANDIDATES = 256
+
     def process(self, scores, output_ids, step, rows, data):
-        probs = tf.nn.softmax(tf.cast(scores, tf.float64), -1)
-        probs = tf.where(tf.math.is_nan(probs), tf.zeros_like(probs), probs)  # rows without any token left
-        keys = _sortable_keys(scores)
         p = data['p']
-        zero = tf.zeros_like(probs)
-        # keep every token at least as probable as the last one the sorted cumulative sum needs to reach p
-        keep = keys >= _threshold_keys(keys, lambda m: tf.reduce_sum(tf.where(m, probs, zero), 1) >= p)[:, None]
+        vocab = scores.shape[-1]
+        k = min(self.CANDIDATES, vocab) if vocab is not None else self.CANDIDATES
+        top = tf.math.top_k(scores, k, sorted=True).values
+        lse = tf.reduce_logsumexp(tf.cast(scores, tf.float64), -1, keepdims=True)
+        lse = tf.where(tf.math.is_finite(lse), lse, tf.zeros_like(lse))
+        cum = tf.cumsum(tf.exp(tf.cast(top, tf.float64) - lse), 1)   # sorted cumulative mass
+        reached = cum >= p
+        first = tf.argmax(tf.cast(reached, tf.int32), 1, output_type=tf.int32)  # where it first reaches p
+        found = tf.reduce_any(reached, 1)
+        threshold = tf.gather(top, first, batch_dims=1)[:, None]   # keep every token at least this probable
+
+        def exact():  # the nucleus is larger than the candidates (a flat distribution)
+            probs = tf.exp(scores - tf.cast(lse, scores.dtype))  # float32: the passes are memory-bound
+            zero, p32 = tf.zeros_like(probs), tf.cast(p, probs.dtype)
+            keys = _sortable_keys(scores)
+            cut = _threshold_keys(keys, lambda m: tf.reduce_sum(tf.where(m, probs, zero), 1) >= p32)[:, None]
+            return tf.where(found[:, None], scores >= threshold, keys >= cut)
+
+        keep = tf.cond(tf.reduce_all(found), lambda: scores >= threshold, exact)
         if self.consistent:
             keep |= _column_mask(data['end'], tf.shape(scores)[1])[None, :]
         return tf.where(keep, scores, _neg_inf(scores))
@@ -579,7 +599,7 @@ def run_processors(processors, datas, scores, output_ids, step, rows):
     """Apply ``processors`` (with their :meth:`~LogitsProcessor.tensors` ``datas``) in order and renormalise the
     rows (a row left without any token stays all ``-inf``). Inside the compiled loop and in :func:`apply`."""
     for proc, data in zip(processors, datas):
-        scores = proc.process(scores, output_ids, step, rows, data)
+        scores = tf.ensure_shape(proc.process(scores, output_ids, step, rows, data), scores.shape)
     if not processors:
         return scores
     finite = tf.reduce_any(tf.math.is_finite(scores), -1, keepdims=True)

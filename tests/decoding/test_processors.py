@@ -174,3 +174,19 @@ def test_every_tensor_processor_equals_its_numpy_reference(seed):
         np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(expected), err_msg=repr(stack))
         np.testing.assert_allclose(np.where(np.isfinite(ours), ours, 0), np.where(np.isfinite(expected), expected, 0),
                                    atol=1e-5, err_msg=repr(stack))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.05, 1.0))
+def test_nucleus_larger_than_its_candidates_takes_the_exact_search(seed, p):
+    """TopP looks among its CANDIDATES most probable tokens first; a nucleus larger than that goes through the
+    exact key search, which must agree with the reference too (ties and -inf included)."""
+    lp = tie_and_inf_logits(np.random.RandomState(seed))
+    old = TopP.CANDIDATES
+    TopP.CANDIDATES = 2
+    try:
+        for proc in (TopP(p), TopP(p, consistent=True, end_ids=[5])):
+            ours, expected = apply([proc], lp, [[]] * len(lp)), reference.run([proc], lp, [[]] * len(lp), None)
+            np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(expected))
+    finally:
+        TopP.CANDIDATES = old
