@@ -1,4 +1,5 @@
 import collections
+import numpy as np
 
 import pytest
 
@@ -83,3 +84,16 @@ def test_long_tail_task_sample_seed_redraws_training_on_one_test_set():
     assert a[2] == b[2] == plain[2]                        # one test set
     assert a[0] != b[0] and a[1] != b[1]                   # training and validation redrawn
     assert list(a[4]) == list(b[4]) and a[3] == b[3]       # same tags and counts
+
+
+def test_long_tail_task_larger_validation_keeps_the_tags_and_the_test_set():
+    """min_valid fixes the tag set: up to 40 validation words per tag (v2) leave v1's tags (10 validation words)
+    and its test words as they are; a tag with fewer words to spare gets fewer validation words, never training
+    words below the tail's floor."""
+    from bert4keras_ext.data.pos_words import long_tail_task
+    v1 = long_tail_task(head=1000, per_class_test=50, per_class_valid=10, seed=0, sample_seed=3)
+    v2 = long_tail_task(head=1000, per_class_test=50, per_class_valid=40, seed=0, sample_seed=3, min_valid=10)
+    assert v1[3] == v2[3] and v1[2] == v2[2]                     # the same tags, the same test words
+    per_tag = np.bincount([y for _, _, y in v2[1]], minlength=len(v2[3]))
+    assert per_tag.max() == 40 and 10 <= per_tag.min() < 40        # the rarest tag gets what it can spare
+    assert v2[4].min() >= 10 and len(v2[1]) > 3 * len(v1[1])

@@ -99,9 +99,12 @@ def processor_sets(v=12):
     }
 
 
-@pytest.mark.parametrize('name', list(processor_sets()))
-@pytest.mark.parametrize('beam,minlen,min_ends,ln', [(1, 1, 1, False), (1, 4, 2, False), (2, 1, 1, False),
-                                                     (3, 3, 1, True), (4, 2, 2, False)])
+SEARCHES = [(1, 1, 1, False), (1, 4, 2, False), (2, 1, 1, False), (3, 3, 1, True), (4, 2, 2, False)]
+
+
+@pytest.mark.parametrize('name,beam,minlen,min_ends,ln',
+                         [('none',) + c for c in SEARCHES] +
+                         [(name,) + c for name in list(processor_sets())[1:] for c in SEARCHES[1::2] + SEARCHES[2:3]])
 def test_the_compiled_loop_equals_the_python_reference(name, beam, minlen, min_ends, ln):
     """Greedy and beam search in the one compiled loop (processors as tensor ops) give the tokens, statuses and
     scores of a Python search over the single-step API with numpy processors (tests/decoding/reference.py)."""
