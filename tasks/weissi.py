@@ -8,9 +8,12 @@ per-layer kernel norms during training (the weight-scale shift under L2). Optimi
 CNN, 3e-4 BERT: the recipe's peak rate) for none / L2 / WEISSI, its AdamW twin on the selected kernels for AdamW, so
 that the arms differ only in the regulariser.
 
-The full run (defaults: 3 seeds; CNN 8,000 training reviews x 6 epochs, BERT 2,000 x 3 epochs; strengths: L2 1e-4 /
-1e-3, AdamW 1e-3 / 1e-2, WEISSI 1e-3 / 1e-2) takes about 50 minutes on 2 CPU cores; --quick is a smoke run of a
-few minutes. Through tasks.runner: the test reviews are fixed, the training and validation reviews redrawn per
+v2 adds SGD with momentum 0.9 (none / L2 / WEISSI; the rate chosen on validation by the unregularised SGD arm from
+SGD_RATES and reused by the other SGD arms of the seed) and three strengths per regulariser (L2 1e-4 / 1e-3 / 1e-2,
+AdamW 1e-3 / 1e-2 / 1e-1, WEISSI 1e-3 / 1e-2 / 1e-1). The full run (defaults: 3 seeds; CNN 8,000 training reviews x
+6 epochs, BERT 2,000 x 3 epochs) took 32 minutes in v1 (14 trainings a seed); v2 has 38 trainings a seed (about 30
+minutes a seed on 2 CPU cores, 2.5 hours for 5 seeds: run it with --resume over sessions); --quick is a smoke run of
+a few minutes. Through tasks.runner: the test reviews are fixed, the training and validation reviews redrawn per
 seed; every arm stores its per-item test predictions at each FGSM ε.
 """
 import bert4keras_ext  # noqa: F401  (first: arranges tf-keras before TensorFlow is imported)
@@ -26,17 +29,25 @@ from tasks import classify, experiment, runner
 LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def regularize(model, method, strength, layers):
-    """Attach the method's penalty (or build the AdamW optimizer) for the selected kernels; returns optimizer."""
+def regularize(model, method, strength, layers, sgd_lr=None):
+    """Attach the method's penalty (or build the AdamW optimizer) for the selected kernels; returns (optimizer,
+    kernels). ``sgd_lr``: SGD with momentum 0.9 at this rate instead of Adam (v2: L2 where it is not distorted)."""
     kernels = select_kernels(model, layers)
     lr = 1e-3 if layers is None else 3e-4
     if method == 'L2':
         attach_regularizer(model, tf.keras.regularizers.L2(strength), layers)
     elif method == 'WEISSI':
         attach_regularizer(model, WEISSI(strength, 0.1 * strength), layers)
+    if sgd_lr is not None:
+        return tf.keras.optimizers.SGD(sgd_lr, momentum=0.9), kernels
     if method == 'AdamW':
         return selective_adamw(model, kernels, lr, strength), kernels
     return tf.keras.optimizers.Adam(lr), kernels
+
+
+#: SGD-with-momentum rates tried by the unregularised SGD arm of each seed (chosen on validation accuracy); the L2 and
+#: WEISSI SGD arms of that seed use the chosen rate
+SGD_RATES = {'cnn': [0.01, 0.03, 0.1], 'bert': [0.003, 0.01, 0.03]}
 
 
 EPSILONS = [0.0, 0.001, 0.003, 0.01]
@@ -88,14 +99,21 @@ def main(argv=None):
     p.add_argument('--train_sizes', type=int, nargs=2, default=None, metavar=('CNN', 'BERT'),
                    help='training reviews of the two settings (default 8000 2000; quick 600 150)')
     p.add_argument('--test_size', type=int, default=None, help='test reviews (default 3000; quick 150)')
+    p.add_argument('--optimizers', nargs='+', default=None, choices=['adam', 'sgdm'],
+                   help='Adam (none / L2 / AdamW / WEISSI) and SGD with momentum (none / L2 / WEISSI; its rate chosen '
+                   'on validation by the unregularised arm); default both, quick adam')
     args = p.parse_args(argv)
     ctx = experiment.start(args)
     quick = args.quick
     sizes = dict(zip(('cnn', 'bert'), args.train_sizes or ((600, 150) if quick else (8000, 2000))))
     epochs = {'cnn': 2 if quick else 6, 'bert': 1 if quick else 3}
-    full_grid = {'none': [0.0], 'L2': [1e-4, 1e-3], 'AdamW': [1e-3, 1e-2], 'WEISSI': [1e-3, 1e-2]}
+    # v2: three strengths each, so that a choice at either end shows as "(grid edge)" (v1: two)
+    full_grid = {'none': [0.0], 'L2': [1e-4, 1e-3, 1e-2], 'AdamW': [1e-3, 1e-2, 1e-1], 'WEISSI': [1e-3, 1e-2, 1e-1]}
     quick_grid = {'none': [0.0], 'L2': [1e-3], 'AdamW': [1e-2], 'WEISSI': [1e-2]}
     grid = quick_grid if quick else full_grid
+    sgd_grid = {'none': [0.0], 'L2': full_grid['L2'], 'WEISSI': full_grid['WEISSI']} if not quick else \
+        {'none': [0.0], 'L2': [1e-3], 'WEISSI': [1e-2]}
+    optimizers = args.optimizers or (['adam'] if quick else ['adam', 'sgdm'])
     n_test = args.test_size or (150 if quick else 3000)
     n_valid = n_test if quick else n_test // 3
     config_path, checkpoint_path, dict_path = experiment.bert_paths(args)
@@ -112,21 +130,37 @@ def main(argv=None):
                             info={'train': dict(sizes), 'valid': len(valid), 'test': len(test)},
                             arms_see_test_labels=True)
 
-    unregularised = {}  # (setting, seed) -> final kernel norms of the 'none' arm (it runs first)
+    unregularised = {}  # (setting, optimizer, seed) -> final kernel norms of the 'none' arm (it runs first)
+    sgd_rate = {}       # (setting, seed) -> the SGD rate the unregularised SGD arm chose on validation
 
-    def norm_check(setting, seed, method, norms):
+    def norm_check(setting, seed, method, norms, opt_name):
         final = {k: v[-1] for k, v in norms.items()}
         if method == 'none':
-            unregularised[(setting, seed)] = final
+            unregularised[(setting, opt_name, seed)] = final
             return {}
-        base = unregularised.get((setting, seed))
+        base = unregularised.get((setting, opt_name, seed))
         moved = max(abs(final[k] / base[k] - 1) for k in final) if base else float('nan')
         return {'moves_norms': {'value': moved, 'passed': bool(moved >= 0.05),
                                 'rule': 'largest relative change of a penalised kernel norm vs the unregularised arm '
                                         '(same seed, same start) >= 5%'}}
 
-    def arm(setting, method):
+    def arm(setting, method, opt_name='adam'):
         def run(data, seed, strength):
+            if opt_name == 'sgdm' and method == 'none':  # choose the rate here; the other SGD arms reuse it
+                tried = [(train(data, seed, strength, rate), rate) for rate in SGD_RATES[setting]]
+                best, rate = max(tried, key=lambda t: t[0]['valid']['acc'])
+                sgd_rate[(setting, seed)] = rate
+                best['chosen'] = {'sgd_lr': rate}
+                best['extra']['sgd_valid'] = {str(r): o['valid']['acc'] for o, r in tried}
+                return best
+            if opt_name != 'sgdm':
+                return train(data, seed, strength, None)
+            out = train(data, seed, strength, sgd_rate[(setting, seed)])
+            out['chosen'] = {'sgd_lr': sgd_rate[(setting, seed)]}  # chosen by the unregularised SGD arm
+            return out
+
+        def train(data, seed, strength, rate):
+            tf.keras.utils.set_random_seed(seed)  # every rate of the SGD sweep starts where the others do
             (x_tr, y_tr), (x_va, y_va), x_te = data.train[setting], data.valid, data.test
             if setting == 'cnn':
                 x_tr, x_va, x_te = x_tr[0], x_va[0], x_te[0]
@@ -138,21 +172,34 @@ def main(argv=None):
                 # the FeedForward layers hold the penalty on their inner kernels (kept by save/load)
                 layers = [l for l in bert.layers if type(l).__name__ == 'FeedForward']
                 emb = bert.get_layer('Embedding-Token').embeddings
-            opt, kernels = regularize(model, method, strength, layers)
+            opt, kernels = regularize(model, method, strength, layers, sgd_lr=rate)
             model.compile(opt, LOSS, metrics=['accuracy'])
             norms = WeightNormHistory(kernels)
             model.fit(x_tr, y_tr, epochs=epochs[setting], batch_size=32, verbose=0, callbacks=[norms])
             val = model.evaluate(x_va, y_va, verbose=0, return_dict=True)['accuracy']
             preds = fgsm_embedding_predictions(model, emb, x_te, data.test_labels, EPSILONS, LOSS)
             return {'predictions': {str(e): v for e, v in preds.items()}, 'valid': {'acc': val},
-                    'check': norm_check(setting, seed, method, norms.history), 'extra': {'norms': norms.history}}
+                    'check': norm_check(setting, seed, method, norms.history, opt_name),
+                    'extra': {'norms': norms.history}}
         return run
 
-    arms = [runner.Arm('%s %s' % (setting, method), arm(setting, method), [{'strength': s} for s in strengths],
-                       ('acc', 'max') if len(strengths) > 1 else None)
-            for setting in args.settings for method, strengths in grid.items()]
+    arms = []
+    for setting in args.settings:
+        for opt_name in optimizers:
+            prefix = setting if opt_name == 'adam' else '%s sgdm' % setting
+            arms += [runner.Arm('%s %s' % (prefix, method), arm(setting, method, opt_name),
+                                [{'strength': s} for s in strengths], ('acc', 'max') if len(strengths) > 1 else None)
+                     for method, strengths in (grid if opt_name == 'adam' else sgd_grid).items()]
     claims = []
     for setting in args.settings:
+        if 'sgdm' in optimizers:
+            s = setting + ' sgdm'
+            claims += [runner.Claim('7a', '%s: test accuracy, WEISSI - L2 (SGD with momentum)' % setting, 'acc',
+                                    s + ' WEISSI', s + ' L2'),
+                       runner.Claim('7b', '%s: FGSM accuracy at ε=%g, WEISSI - L2 (SGD with momentum)'
+                                    % (setting, EPSILONS[2]), 'fgsm %g' % EPSILONS[2], s + ' WEISSI', s + ' L2')]
+        if 'adam' not in optimizers:
+            continue
         claims += [
             runner.Claim('7a', '%s: test accuracy, WEISSI - L2' % setting, 'acc', setting + ' WEISSI',
                          setting + ' L2'),
@@ -168,6 +215,7 @@ def main(argv=None):
 
     return runner.run(ctx, 'Article 7: L2 vs WEISSI on sentiment classification', data, arms, METRICS, claims,
                       tables=tables, config={'sizes': sizes, 'epochs': epochs, 'grid': grid, 'test_size': n_test,
+                                             'optimizers': optimizers, 'sgd_grid': sgd_grid, 'sgd_rates': SGD_RATES,
                                              'valid_size': n_valid, 'epsilons': EPSILONS,
                                              'weissi': 'lambda1 = strength, lambda2 = 0.1 lambda1'})
 

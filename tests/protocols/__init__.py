@@ -30,7 +30,8 @@ TINY_ARGS = {
                  '--maxlen', '16'],
     # the char-CNN setting only: the BERT setting's penalty and attack are unit-tested (tests/regularizers,
     # tests/test_robustness.py); here the protocol is what is checked
-    'weissi': ['--settings', 'cnn', '--train_sizes', '60', '30', '--test_size', '30', '--maxlen', '16'],
+    'weissi': ['--settings', 'cnn', '--train_sizes', '60', '30', '--test_size', '30', '--maxlen', '16',
+               '--optimizers', 'adam', 'sgdm'],
     'imbalance_losses': ['--majority', '30', '--test_size', '30', '--maxlen', '16', '--losses', 'cross_entropy',
                          'f1_weighted_ce', 'smooth_accuracy', 'focal'],
 }
