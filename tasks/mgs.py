@@ -9,8 +9,9 @@ against training time. The warm start of (a) is one epoch of the package recipe 
 then continue with AdamW at 1e-4.
 
 The full run (defaults: 3 seeds; (a) 2,000 negatives + 200 positives, 3 epochs per arm; (b) 3,000 LM steps, 200
-updates per arm) takes about an hour on 2 CPU cores (69 minutes measured with another full run sharing the cores);
---quick is a smoke run of a few minutes. Through tasks.runner: the test sets are fixed, the training sets redrawn
+updates per arm) took 69 minutes in v1 (3 seeds, another run sharing the cores); v2 chooses each MGS arm's candidate
+count and scale on validation from GRID (3 trainings per MGS arm) and adds the mixed arm, about 3.5x v1's cost a
+seed: run --seeds 5 with --resume over sessions. --quick is a smoke run of a few minutes (v1 setting, no grid). Through tasks.runner: the test sets are fixed, the training sets redrawn
 per seed; MLE and MGS of a seed continue from the same warm start.
 """
 import bert4keras_ext  # noqa: F401
@@ -33,10 +34,22 @@ METRICS_A = {'macro_f1': lambda y, p: metrics.macro_f1(np.asarray(y), np.asarray
 METRICS_B = {'task_loss': lambda y, p: float(np.mean(p['repetition']) + 1 - np.mean(p['ended'])),
              'repetition': lambda y, p: float(np.mean(p['repetition'])),
              'non_termination': lambda y, p: float(1 - np.mean(p['ended'])),
-             'length': lambda y, p: float(np.mean(p['length']))}
+             'length': lambda y, p: float(np.mean(p['length'])),
+             'perplexity': lambda y, p: float(np.exp(-np.sum(p['log_prob']) / np.sum(p['tokens'])))}
 
 
 MIXED = {'mode': 'alternate', 'mle_every': 2}  # the paper's MGS mixed with MLE: every second update an MLE step
+#: v2: the candidate count and the perturbation scale of every MGS arm, chosen on validation (one at a time around
+#: the v1 setting K = 4, noise 1.0); --quick runs the v1 setting alone
+GRID = [{'candidates': 4, 'noise': 1.0}, {'candidates': 8, 'noise': 1.0}, {'candidates': 4, 'noise': 0.5}]
+QUICK = {'on': False}
+
+
+def mgs_grid(method, metric, direction):
+    """``(grid, select)`` of an arm: MLE has none; an MGS arm's GRID is chosen on ``metric`` of validation."""
+    if method == 'MLE' or QUICK['on']:
+        return None, None
+    return GRID, (metric, direction)
 
 
 def mgs_checks(history):
@@ -73,13 +86,14 @@ def classification_arms(args, paths, epochs, methods):
         return model
 
     def arm(method):
-        def run(data, seed):
+        def run(data, seed, candidates=4, noise=1.0):
             model = start(data, seed)
             x, y = data.train['a']
             predict = lambda: clf.predict_logits(model, data.test).argmax(-1)  # noqa: E731
             curve, seconds, updates = [predict()], [0.0], 0
             trainer = None if method == 'MLE' else MGSTrainer(
-                model, macro_f1_loss, num_candidates=4, beta=args.beta, seed=seed, **(MIXED if 'MLE' in method else {}))
+                model, macro_f1_loss, num_candidates=candidates, noise=noise, beta=args.beta, seed=seed,
+                **(MIXED if 'MLE' in method else {}))
             for epoch in range(epochs):
                 t = time.perf_counter()
                 if trainer is None:
@@ -94,10 +108,18 @@ def classification_arms(args, paths, epochs, methods):
             check = {'not_constant': not_constant(curve[-1])}
             if trainer is not None:
                 check.update(mgs_checks(trainer.history))
-            return {'predictions': curve[-1], 'curve': curve, 'check': check,
+            x_va, y_va = data.valid['a']
+            valid = {'macro_f1': metrics.macro_f1(y_va, clf.predict_logits(model, x_va).argmax(-1))}
+            return {'predictions': curve[-1], 'curve': curve, 'check': check, 'valid': valid,
                     'extra': {'seconds': seconds, 'seconds_per_update': seconds[-1] / max(updates, 1)}}
         return run
-    return [runner.Arm('(a) ' + m, arm(m), metrics=METRICS_A, part='a') for m in methods]
+
+    def constant(data, seed):  # the reference row: the training majority class for every review
+        y = data.train['a'][1]
+        return {'predictions': np.full(len(data.test[0]), np.bincount(y).argmax()), 'extra': {'seconds_per_update': 0.0}}
+
+    return [runner.Arm('(a) ' + m, arm(m), *mgs_grid(m, 'macro_f1', 'max'), metrics=METRICS_A, part='a')
+            for m in methods] + [runner.Arm('(a) constant (majority class)', constant, metrics=METRICS_A, part='a')]
 
 
 def sequence_arms(args, tokenizer, steps, n_updates, methods):
@@ -120,8 +142,13 @@ def sequence_arms(args, tokenizer, steps, n_updates, methods):
         lm.compile(tf.keras.optimizers.AdamW(1e-4), 'sparse_categorical_crossentropy')
         return lm
 
+    def continuations(decoder, prefixes):
+        seqs = [r.ids for r in decoder.greedy(prefixes)]
+        ended = [metrics.non_termination_ratio([q], end, args.decode_len) == 0 for q in seqs]
+        return seqs, ended
+
     def arm(method):
-        def run(data, seed):
+        def run(data, seed, candidates=4, noise=1.0):
             lm = start(data, seed)
             x = data.train['b']
             seg, weights = np.zeros_like(x), (x[:, 1:] > 0).astype('float32')
@@ -133,19 +160,26 @@ def sequence_arms(args, tokenizer, steps, n_updates, methods):
                 for b in batches:
                     lm.train_on_batch([x[b, :-1], seg[b, :-1]], x[b, 1:], sample_weight=weights[b])
             else:
-                trainer = MGSTrainer(lm, continuation_loss(decoder, end), num_candidates=4, beta=args.beta, seed=seed,
-                                     **(MIXED if 'MLE' in method else {}))
+                trainer = MGSTrainer(lm, continuation_loss(decoder, end), num_candidates=candidates, noise=noise,
+                                     beta=args.beta, seed=seed, **(MIXED if 'MLE' in method else {}))
                 for b in batches:
                     trainer.train_step([x[b, :-1], seg[b, :-1]], x[b, 1:], weights[b])
             per_update = (time.perf_counter() - t) / n_updates
-            seqs = [r.ids for r in decoder.greedy(data.test)]
-            ended = [metrics.non_termination_ratio([s], end, args.decode_len) == 0 for s in seqs]
-            return {'predictions': {'repetition': [metrics.repetition(s) for s in seqs], 'ended': ended,
-                                    'length': [len(s) for s in seqs]},
-                    'check': mgs_checks(trainer.history) if method != 'MLE' else {},
+            seqs, ended = continuations(decoder, data.test['prefixes'])
+            held = data.test['sentences']  # perplexity of the held-out sentences (the prefixes' own sentences)
+            probs = lm.predict([held[:, :-1], np.zeros_like(held[:, :-1])], verbose=0, batch_size=64)
+            picked = np.log(np.maximum(np.take_along_axis(probs, held[:, 1:, None], -1)[..., 0], 1e-30))
+            picked = picked * (held[:, 1:] > 0)
+            v_seqs, v_ended = continuations(decoder, data.valid['b'])
+            valid = {'task_loss': float(np.mean([metrics.repetition(q) for q in v_seqs]) + 1 - np.mean(v_ended))}
+            return {'predictions': {'repetition': [metrics.repetition(q) for q in seqs], 'ended': ended,
+                                    'length': [len(q) for q in seqs], 'log_prob': picked.sum(1).tolist(),
+                                    'tokens': (held[:, 1:] > 0).sum(1).tolist()},
+                    'valid': valid, 'check': mgs_checks(trainer.history) if method != 'MLE' else {},
                     'extra': {'seconds_per_update': per_update}}
         return run
-    return [runner.Arm('(b) ' + m, arm(m), metrics=METRICS_B, part='b') for m in methods]
+    return [runner.Arm('(b) ' + m, arm(m), *mgs_grid(m, 'task_loss', 'min'), metrics=METRICS_B, part='b')
+            for m in methods]
 
 
 def cost_ratio(part):
@@ -178,18 +212,31 @@ def main(argv=None):
     steps = args.lm_steps or (40 if args.quick else 3000)
     n_updates = 4 if args.quick else 200
     n_prefix = args.prefixes or (30 if args.quick else 500)
+    n_valid = 30 if args.quick else 600          # (a) validation reviews (the MGS arms' choice)
+    n_valid_prefix = 20 if args.quick else 200   # (b) validation prefixes
+    QUICK['on'] = args.quick
     run_a, run_b = 'classification' in args.experiments, 'sequences' in args.experiments
     if run_b:
         sents = [s for line in corpora.peoples_daily_text() for s in corpora.split_sentences(line)
                  if 16 <= len(s) <= 60]
         lm_pool, _, lm_test = train_valid_test_split(sents, seed=args.seed, valid=0, test=n_prefix)
         prefixes = [tokenizer.encode(s)[0][1:11] for s in lm_test]
+        held = [tokenizer.encode(s, maxlen=64)[0][1:] for s in lm_test]   # "sentence [SEP]", as in training
+        sentences = np.zeros((len(held), max(map(len, held))), 'int32')
+        for i, r in enumerate(held):
+            sentences[i, :len(r)] = r
+        # v2: validation prefixes (the MGS arms' choice) from the pool, kept out of every training draw
+        cut = np.random.RandomState(args.seed + 7).permutation(len(lm_pool))
+        valid_prefixes = [tokenizer.encode(lm_pool[i])[0][1:11] for i in cut[:n_valid_prefix]]
+        lm_pool = [lm_pool[i] for i in sorted(cut[n_valid_prefix:])]
     n_lm = 1000 if args.quick else 40000
 
     def data(seed):
-        train, test, labels, info = {}, {}, {}, {}
+        train, valid, test, labels, info = {}, {}, {}, {}, {}
         if run_a:
-            pool, _, reviews = classify.sentiment_sets(0, 0, n_test, seed, base_seed=args.seed)
+            pool, valid_reviews, reviews = classify.sentiment_sets(0, n_valid, n_test, seed, base_seed=args.seed)
+            valid['a'] = classify.encode_pairs(tokenizer, valid_reviews, args.maxlen)
+            info['(a) valid'] = len(valid_reviews)
             texts, ys = imbalanced_subset([t for t, _ in pool], [y for _, y in pool], ratio=10, minority=1,
                                           seed=seed, max_majority=majority)
             train['a'] = (clf.encode(tokenizer, texts, args.maxlen), np.array(ys))
@@ -201,9 +248,11 @@ def main(argv=None):
             x = np.zeros((len(ids), max(map(len, ids))), 'int32')
             for i, r in enumerate(ids):
                 x[i, :len(r)] = r
-            train['b'], test['b'], labels['b'] = x, prefixes, None
-            info['(b) train'], info['(b) prefixes'] = len(x), len(prefixes)
-        return runner.Split(train, None, test, labels, info=info)
+            train['b'], test['b'], labels['b'] = x, {'prefixes': prefixes, 'sentences': sentences}, None
+            valid['b'] = valid_prefixes
+            info['(b) train'], info['(b) prefixes'], info['(b) valid prefixes'] = len(x), len(prefixes), \
+                len(valid_prefixes)
+        return runner.Split(train, valid, test, labels, info=info)
 
     # a smoke run: the pure arms only; the full run adds the mixed MGS + MLE arm
     methods = ('MLE', 'MGS') if args.quick else ('MLE', 'MGS', 'MGS + MLE')
@@ -247,10 +296,11 @@ def main(argv=None):
                           % ctx.seeds[0])
 
     return runner.run(ctx, 'Article 2: MLE-guided parameter search (MGS) vs MLE', data, arms, {}, claims,
-                      tables=tables, raw_metrics=('task_loss', 'length'),
+                      tables=tables, raw_metrics=('task_loss', 'length', 'perplexity'),
                       config={'majority': majority, 'test_size': n_test, 'epochs': epochs, 'lm_steps': steps,
                               'updates': n_updates, 'prefixes': n_prefix, 'beta': args.beta,
-                              'decode_len': args.decode_len, 'experiments': args.experiments})
+                              'decode_len': args.decode_len, 'experiments': args.experiments,
+                              'grid': None if args.quick else GRID, 'valid': n_valid, 'valid_prefixes': n_valid_prefix})
 
 
 if __name__ == '__main__':
