@@ -47,6 +47,21 @@ def make_loss(name, positive_rate, **params):
     return BINARY_LOSSES[name](**params)
 
 
+def minority_share(loss, y, score):
+    """The minority (positive) training examples' share of the gradient mass ``sum |dL/ds_i|`` of ``loss`` at the
+    scores ``score`` (the whole training set as one batch, so batch-level losses such as soft F1 count too)."""
+    import tensorflow as tf
+    s = tf.Variable(np.asarray(score, 'float32')[:, None])
+    with tf.GradientTape() as tape:
+        value = loss(tf.constant(np.asarray(y, 'float32')), s)
+    g = np.abs(tape.gradient(value, s).numpy().ravel())
+    return float(g[np.asarray(y) == 1].sum() / max(g.sum(), 1e-30))
+
+
+#: the losses whose claim says they help the minority class: their check is that they shift gradient mass to it
+SHIFTS_TO_MINORITY = ('f1_weighted_ce', 'weighted_ce', 'focal', 'ghm', 'logit_adjusted', 'soft_f1')
+
+
 def claims_at(ratio, names):
     """Claims 8a-8c at one ratio (only those whose arms run)."""
     arm = lambda name: '1:%d %s' % (ratio, name)  # noqa: E731
@@ -123,21 +138,30 @@ def main(argv=None):
             x, y = data.train[ratio]
             model, _ = clf.build_classifier(config_path, checkpoint_path, 1, dict_path=dict_path, dropout=args.dropout)
             clf.fine_tune(model, make_loss(name, float(np.mean(y)), **params), x, y, seed=seed, epochs=epochs)
+            check = {}
+            if name in SHIFTS_TO_MINORITY:  # at this model's own training scores: the loss vs CE
+                s_train = clf.predict_logits(model, x).ravel()
+                ours = minority_share(make_loss(name, float(np.mean(y)), **params), y, s_train)
+                ce = minority_share(make_loss('cross_entropy', float(np.mean(y))), y, s_train)
+                check = {'shifts_to_minority': {
+                    'value': ours - ce, 'passed': bool(ours > ce),
+                    'rule': 'the minority examples\' share of the gradient mass at the trained model\'s training '
+                            'scores is above cross-entropy\'s at the same scores'}}
             cache[key] = (clf.predict_logits(model, data.valid[0]).ravel(),
-                          clf.predict_logits(model, data.test).ravel())
+                          clf.predict_logits(model, data.test).ravel(), check)
         return cache[key]
 
     def loss_arm(ratio, name):
         def run(data, seed, **params):
             if name == 'threshold':  # the CE model of this seed, its threshold chosen on validation
-                s_valid, s_test = scores(data, seed, ratio, 'cross_entropy', {})
-                threshold = float(metrics.best_threshold(data.valid[1], s_valid))
+                s_valid, s_test, _ = scores(data, seed, ratio, 'cross_entropy', {})
+                threshold, check = float(metrics.best_threshold(data.valid[1], s_valid)), {}
             else:
-                s_valid, s_test = scores(data, seed, ratio, name, params)
+                s_valid, s_test, check = scores(data, seed, ratio, name, params)
                 threshold = 0.0  # logit_adjusted too: the LA rule for balanced error is the unadjusted logit
             return {'predictions': {'score': classify.rounded(s_test), 'pred': (s_test > threshold).astype(int)},
                     'valid': {'f1': metrics.binary_f1(data.valid[1], (s_valid > threshold).astype(int))},
-                    'chosen': {'threshold': threshold} if name == 'threshold' else {}}
+                    'chosen': {'threshold': threshold} if name == 'threshold' else {}, 'check': check}
         return run
 
     names = list(args.losses) + ['threshold']
