@@ -116,9 +116,9 @@ def main(argv=None):
     p.add_argument('--max_epochs', type=int, default=None,
                    help='LMs train epoch by epoch (TRAIN_STEPS batches each) until the validation perplexity stops '
                    'improving, at most this many epochs (default 4; quick 2); the best epoch is kept')
-    p.add_argument('--long_L', type=int, default=1000,
-                   help='continuations still unfinished at L are decoded on to this length (LSTM models: the '
-                   'Transformer\'s learned positions end near the training length; 0: skip)')
+    p.add_argument('--long_L', type=int, default=None,
+                   help='continuations still unfinished at L are decoded on to this length (default 1000; quick '
+                   '2 L; LSTM models: the Transformer\'s learned positions end near the training length; 0: skip)')
     p.add_argument('--undertrained_steps', type=int, default=0,
                    help='also decode softmax models trained only this many steps (0: skip), to show where '
                         'non-termination appears when the trained models terminate')
@@ -127,7 +127,7 @@ def main(argv=None):
     L = args.max_steps
     epsilons = args.epsilons or ([1e-2] if args.quick else [1e-2, 1e-3, 1e-4])
     max_epochs = args.max_epochs or (2 if args.quick else 4)
-    long_L = args.long_L
+    long_L = args.long_L if args.long_L is not None else (2 * L if args.quick else 1000)
     n_prefix = args.prefixes or (30 if args.quick else 300)
     steps = args.train_steps or (60 if args.quick else 4000)
     archs = args.archs or (['lstm'] if args.quick else ['transformer', 'lstm'])
