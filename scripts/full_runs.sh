@@ -1,31 +1,37 @@
 #!/usr/bin/env bash
-# The full runs of issue #21, one article after another, into results/<task>/ (results.json, summary.md, plots;
-# the log in results/<task>/run.log, not committed). An article whose results/<task>/results.json exists is skipped,
-# so the script can be started again after an interruption (a run that was cut off starts over: it has no
-# results.json). Each run uses TensorFlow op determinism (--deterministic) and the task's full defaults (3 seeds;
-# each task's --help says how long it takes on 2 CPU cores). Article 5 (QA generation) is benchmarks/qa_cmrc.py.
+# The v2 full runs of issue #29 (docs/claims.md, "v2"; the v1 runs of issue #21 used this script's earlier
+# version, in git history): 5 seeds, TensorFlow op determinism, each task's full defaults, one article after another into outputs/v2/<name>/. Every run writes checkpoint.json after each seed and
+# is started with --resume, so the script can be started again in a later session, from a checkout of the SAME
+# package commit, with outputs/v2/ copied in (a checkpoint from another commit is refused). A finished run
+# (results.json) is skipped. When a run is finished, copy its directory to results/<task>/ and run
+# `python -m tasks.report` (the README's article sections).
 #
-#     nohup bash scripts/full_runs.sh [task ...] > full_runs.log 2>&1 &
+#     nohup bash scripts/full_runs.sh [name ...] > full_runs.log 2>&1 &
 #
-# Then `python -m tasks.report` writes the README's article sections from results/.
+# Names: the task modules, plus theseus_pos (article 3 on the POS-tag task).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-TASKS=("$@")
-if [ ${#TASKS[@]} -eq 0 ]; then
-  TASKS=(nontermination logit_adjustment imbalance_losses theseus flooding weissi mgs)
+NAMES=("$@")
+if [ ${#NAMES[@]} -eq 0 ]; then
+  NAMES=(logit_adjustment theseus theseus_pos imbalance_losses weissi flooding mgs nontermination)
 fi
-for task in "${TASKS[@]}"; do
-  out="results/$task"
+for name in "${NAMES[@]}"; do
+  out="outputs/v2/$name"
+  task="$name"; extra=()
+  case "$name" in
+    theseus_pos) task=theseus; extra=(--task pos) ;;
+    flooding) extra=(--weight_decay_arm) ;;
+  esac
   if [ -f "$out/results.json" ]; then
-    echo "== $task: $out/results.json exists, skipped"
+    echo "== $name: $out/results.json exists, skipped"
     continue
   fi
   mkdir -p "$out"
-  echo "== $task: started $(date -u +%FT%TZ)"
+  echo "== $name: started $(date -u +%FT%TZ)"
   start=$(date +%s)
-  if python -m "tasks.$task" --deterministic --output_dir "$out" > "$out/run.log" 2>&1; then
-    echo "== $task: done in $(( $(date +%s) - start )) s"
+  if python -m "tasks.$task" --deterministic --seeds 5 --resume "${extra[@]}" --output_dir "$out" >> "$out/run.log" 2>&1; then
+    echo "== $name: done in $(( $(date +%s) - start )) s"
   else
-    echo "== $task: FAILED after $(( $(date +%s) - start )) s (see $out/run.log)"
+    echo "== $name: FAILED or interrupted after $(( $(date +%s) - start )) s (see $out/run.log)"
   fi
 done
