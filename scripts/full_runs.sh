@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The v2 full runs of issue #29 (docs/claims.md, "v2"; the v1 runs of issue #21 used this script's earlier
-# version, in git history): 5 seeds, TensorFlow op determinism, each task's full defaults, one article after another into outputs/v2/<name>/. Every run writes checkpoint.json after each seed and
-# is started with --resume, so the script can be started again in a later session, from a checkout of the SAME
+# version, in git history): 5 seeds, TensorFlow op determinism, each task's full defaults, one article after
+# another into outputs/v2/<name>/. Every run writes checkpoint.json after each seed and is started with --resume, so the script can be started again in a later session, from a checkout of the SAME
 # package commit, with outputs/v2/ copied in (a checkpoint from another commit is refused). A finished run
 # (results.json) is skipped. When a run is finished, copy its directory to results/<task>/ and run
 # `python -m tasks.report` (the README's article sections).
