@@ -461,6 +461,9 @@ class SpanConstraint(_Builtin):
         decoder.sample([source_ids], n=4, processors=[SpanConstraint([passage_ids], sep_id), TopP(0.9)], seed=0)
     """
     static = ('shared', 'n_end')
+    #: the largest transition table (inputs x states x distinct tokens, int32) accepted: about 2 x the passage length
+    #: states per input; a larger one is refused with a message rather than allocated
+    MAX_TABLE_BYTES = 256 * 2 ** 20
 
     def __init__(self, passages, end_ids, min_span=1):
         if passages and np.isscalar(passages[0]):
@@ -488,6 +491,12 @@ class SpanConstraint(_Builtin):
         n_states = _bucket(max(len(a.trans) for a in automata) + 1, 8)   # + the dead state
         n_tokens = _bucket(max(len(t) for t in tokens) + 1, 8)           # + the "not in the passage" column
         dead = n_states - 1
+        size = 4 * len(automata) * n_states * n_tokens
+        if size > self.MAX_TABLE_BYTES:
+            raise ValueError('SpanConstraint: %d passages of up to %d tokens need a %.0f MB transition table (limit '
+                             '%.0f MB, SpanConstraint.MAX_TABLE_BYTES): decode fewer or shorter passages per call'
+                             % (len(automata), max(map(len, self.passages)), size / 2 ** 20,
+                                self.MAX_TABLE_BYTES / 2 ** 20))
         trans = np.full((len(automata), n_states, n_tokens), dead, 'int32')
         for i, (a, toks) in enumerate(zip(automata, tokens)):
             local = {t: j for j, t in enumerate(toks)}

@@ -190,3 +190,13 @@ def test_nucleus_larger_than_its_candidates_takes_the_exact_search(seed, p):
             np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(expected))
     finally:
         TopP.CANDIDATES = old
+
+
+def test_span_constraint_refuses_a_table_over_its_bound(monkeypatch):
+    """The transition table is bounded: passages that would need more than MAX_TABLE_BYTES are refused with a
+    message naming the limit, before anything is allocated."""
+    lp = np.log(np.full((1, 50), 1 / 50))
+    monkeypatch.setattr(SpanConstraint, 'MAX_TABLE_BYTES', 4096)
+    with pytest.raises(ValueError, match='MAX_TABLE_BYTES'):
+        apply([SpanConstraint([list(range(5, 45))], [3])], lp, [[]])
+    assert np.isfinite(apply([SpanConstraint([[5, 6]], [3])], lp, [[]])).sum() == 2  # a small one still works
