@@ -127,7 +127,7 @@ def main(argv=None):
         head = clf.head_model(bert.hidden_size, len(labels), dropout=args.dropout)
         model = tf.keras.Model(bert.model.inputs, head([bert.model.output, bert.model.inputs[0]]))
         out = fit(model, data, e1, args.learning_rate, seed)
-        teacher = {part: clf.predict_logits(model, x) for part, x in (('train', data.train[0]),)}
+        teacher = {'train': clf.predict_logits(model, data.train[0])}  # for the distillation baseline
         predecessors[seed] = (bert, head, head.get_weights(), out['valid']['accuracy'], teacher)
         timed('predecessor (%d layers)' % depth, model, data.test)
         return out
