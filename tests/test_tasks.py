@@ -9,7 +9,7 @@ import os
 import pytest
 
 TASKS = ['nontermination', 'mgs', 'theseus', 'logit_adjustment', 'qa_generation', 'flooding', 'weissi',
-         'imbalance_losses']
+         'imbalance_losses', 'qa_extrinsic']
 
 
 @pytest.mark.parametrize('name', TASKS)
@@ -159,3 +159,31 @@ def test_flooding_curves_plot_every_arm_of_the_seed_without_weight_decay():
     assert labels == ['none', 'flooded b=0.1', 'gradient penalty']
     levels = [line.get_ydata()[0] for line in fig.get_axes()[0].get_lines() if line.get_linestyle() == ':']
     assert levels == [0.1]
+
+
+def test_qa_extrinsic_control_spans_and_pairs():
+    """The random-span control keeps each example's passage and answer length, its span is the passage's text at
+    its start, and its question is made of the characters just before the span (the template); generated pairs
+    whose answer is not at their answer_start are dropped; People's Daily passages respect their length."""
+    from tasks.qa_extrinsic import pairs_of, peoples_daily_passages, random_span_control
+    examples = [{'passage': '天问一号于2020年7月23日在文昌发射。', 'answer': '2020年7月23日', 'answer_start': 5,
+                 'question': '天问一号何时发射？'}] * 20
+    control = random_span_control(examples, seed=3)
+    starts = set()
+    for e, c in zip(examples, control):
+        n = len(e['answer'])
+        assert c['passage'] == e['passage'] and len(c['answer']) == n
+        assert c['passage'][c['answer_start']:c['answer_start'] + n] == c['answer']
+        before = c['passage'][max(0, c['answer_start'] - 6):c['answer_start']] or '开头'
+        assert c['question'] == '“%s”后面是什么？' % before
+        starts.add(c['answer_start'])
+    assert len(starts) > 3  # drawn, not fixed
+    assert random_span_control(examples, seed=3) == control
+    records = [{'passage': '北京是中国的首都。', 'pairs': [
+        {'answer': '北京', 'answer_start': 0, 'question': '中国的首都是哪里？'},
+        {'answer': '首都', 'answer_start': 1, 'question': '北京是什么？'},       # wrong offset: dropped
+        {'answer': '中国', 'answer_start': 3, 'question': ''}]}]              # no question: dropped
+    assert pairs_of(records) == [{'passage': '北京是中国的首都。', 'question': '中国的首都是哪里？', 'answer': '北京',
+                                  'answer_start': 0}]
+    passages = peoples_daily_passages(5, max_len=60)
+    assert len(passages) == 5 and all(0 < len(p) <= 60 for p in passages)
