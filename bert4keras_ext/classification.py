@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert4keras_ext.layers.masks import TakeFirstToken
+from bert4keras_ext.training.optimizers import FusedAdamW
 
 # The fine-tuning recipe of the default model, chosen on validation reviews (never the test reviews) by
 # benchmarks/finetune_recipe.py; the grid is in results/base_model/recipe.json. Mean pooling, lr 3e-4 and batch 32
@@ -233,6 +234,32 @@ def accuracy(model, x, y, batch_size=64):
     return float(np.mean(pred == np.asarray(y).reshape(-1)))
 
 
+def build_before_fit(model, y):
+    """Create a compiled model's optimizer slots (and, for a single output of fixed shape, its compiled metrics'
+    variables) before ``fit``. A ``tf.function`` whose first call creates variables is traced twice, so ``fit`` on
+    a model whose optimizer is still unbuilt traces its train step twice; after this call it traces it once (same
+    training: the variables are the ones ``fit`` would create, with the same initial values).
+
+    Args:
+        model: a compiled ``tf.keras.Model``.
+        y: training labels (one row is used to type the metrics, as ``fit`` would).
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> model.compile(tf.keras.optimizers.AdamW(1e-4), loss, metrics=['accuracy'])
+        >>> build_before_fit(model, y).fit(x, y)      # model.train_function is traced once
+    """
+    model.optimizer.build(model.trainable_variables)
+    metrics = getattr(model, 'compiled_metrics', None)
+    shape = model.output_shape
+    if metrics is not None and y is not None and not metrics.built and isinstance(shape, tuple) and None not in shape[1:]:
+        y_true = tf.convert_to_tensor(np.asarray(y)[:1])
+        metrics.build(tf.zeros((1,) + tuple(shape[1:]), dtype=model.outputs[0].dtype), y_true)
+    return model
+
+
 def fine_tune(model, loss, x, y, recipe=None, seed=0, validation_data=None, metric=None, callbacks=None,
               sample_weight=None, verbose=0, metrics=None, **overrides):
     """Fine-tune with a recipe (default :data:`RECIPE`; keyword overrides win): AdamW (``weight_decay``, not on
@@ -248,10 +275,11 @@ def fine_tune(model, loss, x, y, recipe=None, seed=0, validation_data=None, metr
     n = len(y)
     total = r['epochs'] * math.ceil(n / r['batch_size'])
     tf.keras.utils.set_random_seed(seed)
-    optimizer = tf.keras.optimizers.AdamW(WarmupLinearDecay(r['learning_rate'], int(r['warmup'] * total), total),
-                                          weight_decay=r['weight_decay'])
+    optimizer = FusedAdamW(WarmupLinearDecay(r['learning_rate'], int(r['warmup'] * total), total),
+                           weight_decay=r['weight_decay'])
     optimizer.exclude_from_weight_decay(var_names=['Norm', 'bias', 'Bias'])
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    build_before_fit(model, y)
     callbacks = list(callbacks or [])
     keep = None
     if validation_data is not None and r['restore_best']:

@@ -124,3 +124,23 @@ def test_build_classifier_checks_the_vocabulary(tiny_dir, tmp_path):
     model, _ = clf.build_classifier(os.path.join(tiny_dir, 'bert_config.json'),
                                     os.path.join(tiny_dir, 'bert_model.ckpt'), 2)
     assert model.output.shape[-1] == 2
+
+
+@pytest.mark.parametrize('metrics', [None, ['accuracy']])
+def test_fine_tune_traces_its_train_step_once_and_trains_as_an_unbuilt_optimizer_would(monkeypatch, metrics):
+    x, y = data()
+    weights, traces = [], []
+    for prebuild in (True, False):
+        if not prebuild:  # the slow path: fit builds the optimizer (and metrics) inside its first trace
+            monkeypatch.setattr(clf, 'build_before_fit', lambda model, y: model)
+        tf.keras.utils.set_random_seed(7)
+        model = small()
+        history, _ = clf.fine_tune(model, LOSS, x, y, seed=3, epochs=2, batch_size=16, learning_rate=3e-2,
+                                   restore_best=False, metrics=metrics)
+        weights.append(model.get_weights())
+        traces.append(model.train_function.experimental_get_tracing_count())
+        if metrics:
+            assert len(history.history['accuracy']) == 2
+    assert traces == [1, 2]
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -25,6 +25,7 @@ import tensorflow as tf
 from bert4keras_ext.checkpoints.tiny import SPECIAL_TOKENS
 from bert4keras_ext.pretraining import data as mlm_data
 from bert4keras_ext.pretraining.model import DEFAULT_CONFIG, build_mlm_model, learning_rate_at
+from bert4keras_ext.training.optimizers import FusedAdamW
 
 DEFAULTS = dict(
     steps=3000, batch_size=32, maxlen=64, seed=0, learning_rate=5e-4, warmup_steps=None, decay_start=None,
@@ -220,8 +221,8 @@ class PretrainRun:
             self.transformer, self.model = build_mlm_model(cfg, position_ids=True)
         finally:
             tf.keras.mixed_precision.set_global_policy(previous)
-        self.optimizer = tf.keras.optimizers.AdamW(learning_rate=s['learning_rate'], weight_decay=s['weight_decay'],
-                                                   epsilon=1e-6, global_clipnorm=s['clipnorm'])
+        self.optimizer = FusedAdamW(learning_rate=s['learning_rate'], weight_decay=s['weight_decay'], epsilon=1e-6,
+                                    global_clipnorm=s['clipnorm'])
         self.optimizer.exclude_from_weight_decay(var_names=['Norm', 'bias', 'Bias'])
         self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='pretrain_step')

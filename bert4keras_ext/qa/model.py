@@ -7,6 +7,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from bert4keras_ext.classification import build_before_fit
+
 PACKAGE = 'bert4keras_ext'
 SPECIAL = ['[PAD]', '[UNK]', '[CLS]', '[SEP]']
 
@@ -84,6 +86,7 @@ def train(train_model, tokenizer, examples, steps, batch_size=16, learning_rate=
         raise ValueError('need at least %d training examples, got %d' % (batch_size, len(examples)))
     tf.keras.utils.set_random_seed(seed)
     train_model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
+    build_before_fit(train_model, None)  # one trace of the train step instead of two
     return train_model.fit(batches(tokenizer, examples, batch_size, lengths, seed), steps_per_epoch=steps,
                            epochs=1, verbose=verbose)
 
