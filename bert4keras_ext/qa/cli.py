@@ -3,7 +3,8 @@
 generate: passages -> QA pairs. Records without answers get up to ``--answers N`` generated pairs per passage;
     records with answers (JSON lines with "answers", or a SQuAD/CMRC2018 file) get one question per given answer.
     Output: one JSON line per input record ``{"line", "passage", "status", "pairs": [...]}``; status is "ok",
-    "empty_passage", "no_answer" or "malformed: ..." (a bad record never stops the run).
+    "empty_passage", "not_chinese" (the models read Chinese: English or emoji-only text is refused, not decoded
+    into gibberish), "no_answer" or "malformed: ..." (a bad record never stops the run).
 answer: JSON lines with "passage" and "question" -> the reader's answer per line.
 serve: an HTTP JSON endpoint on --port (POST /generate, POST /answer, GET /health/live, /health/ready, /metrics)
     batching concurrent requests, every resource of a request bounded (see the --max_* flags, --deadline).

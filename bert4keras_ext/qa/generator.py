@@ -7,6 +7,7 @@ import os
 
 from bert4keras_ext.decoding import (BanNGrams, CachedLM, Decoder, EndOnlyAfter, MinLength, NoRepeatNGram,
                                      RepetitionPenalty, SpanConstraint, TopK, TopP)
+from bert4keras_ext.qa.text import decode_keeping_unknown, language_status
 
 
 # ban_answer_ngram: n > 0 forbids the question to contain any n-gram of its answer's tokens (a question does not
@@ -108,8 +109,11 @@ class QAGenerator:
         ``k`` distinct answers per passage (a long passage's windows share the ``k``; the most probable answers
         are kept).
 
-        status: 'ok', 'empty_passage', or 'no_answer' (no span could be generated). ``question``: overrides of
-        the question-decoding settings for this call."""
+        status: 'ok', 'empty_passage', 'not_chinese' (under 30% of the passage's words and characters are Chinese:
+        see :func:`bert4keras_ext.qa.text.language_status`) or 'no_answer' (no span could be generated).
+        A [UNK] token in a question becomes the passage's one character the vocabulary lacks (e.g. 𠮷), or the
+        marker '[UNK]' when there are several. ``question``: overrides of the question-decoding settings for this
+        call."""
         if k < 1:
             raise ValueError('k (answers per passage) must be >= 1, got %r' % (k,))
         records = [{'passage': p, 'status': 'ok', 'pairs': []} for p in passages]
@@ -117,6 +121,9 @@ class QAGenerator:
         for r, p in enumerate(passages):
             if not isinstance(p, str) or not p.strip():
                 records[r]['status'] = 'empty_passage'
+                continue
+            if language_status(p):  # the models read Chinese: say so instead of decoding gibberish
+                records[r]['status'] = language_status(p)
                 continue
             jobs += [(r, start, w) for start, w in self.windows(p)]
         if jobs:
@@ -204,7 +211,8 @@ class QAGenerator:
             length_normalization=settings['length_normalization'])
         for (r, answer, pos), q in zip(owners, questions):
             ids = q.ids[:-1] if q.status == 'end' else q.ids
-            records[r]['pairs'].append({'answer': answer, 'question': self.tokenizer.decode(ids),
+            question = decode_keeping_unknown(self.tokenizer, ids, records[r]['passage'])
+            records[r]['pairs'].append({'answer': answer, 'question': question,
                                         'answer_start': int(pos)})
 
     # ------------------------------------------------------------------------------------- answer-aware
@@ -213,8 +221,8 @@ class QAGenerator:
         ``passages[i]`` as strings or ``{'text', 'answer_start'}`` dicts (SQuAD style).
 
         Returns per passage ``{'passage', 'status', 'pairs': [{'answer', 'answer_start', 'question', 'status'}]}``;
-        a pair's status is 'ok', 'answer_not_in_passage' or 'empty_answer'; a passage's is 'ok' or
-        'empty_passage'."""
+        a pair's status is 'ok', 'answer_not_in_passage' or 'empty_answer'; a passage's is 'ok',
+        'empty_passage' or 'not_chinese'."""
         if len(passages) != len(answers):
             raise ValueError('%d passages but %d answer lists' % (len(passages), len(answers)))
         records, chosen = [], {}
@@ -223,6 +231,9 @@ class QAGenerator:
             records.append(rec)
             if not isinstance(p, str) or not p.strip():
                 rec['status'] = 'empty_passage'
+                continue
+            if language_status(p):
+                rec['status'] = language_status(p)
                 continue
             windows = self.windows(p)
             for a in given:
@@ -247,7 +258,7 @@ class QAGenerator:
                     chosen.setdefault(r, []).append((0.0, ids, a_ids, text, start))
                 rec['pairs'].append(pair)
         pending = {r: [p for p in records[r]['pairs'] if p['status'] == 'ok'] for r in chosen}
-        tmp = [{'pairs': []} for _ in records]
+        tmp = [{'passage': rec['passage'], 'pairs': []} for rec in records]
         self._add_questions(tmp, chosen, question)
         for r, pairs in pending.items():
             for pair, made in zip(pairs, tmp[r]['pairs']):

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert4keras_ext.qa.generator import fill_unknown_spans
+from bert4keras_ext.qa.text import language_status
 
 PACKAGE = 'bert4keras_ext'
 
@@ -182,7 +183,8 @@ class Reader:
         """One ``{'answer', 'answer_start', 'score'}`` per (passage, question) pair (``score``: the span's margin over
         the null span of its window; the best window wins); an empty passage or question
         gives ``{'answer': '', 'answer_start': -1, 'score': None, 'status': 'empty_passage'}`` (or
-        ``'empty_question'``): the same status names as the generator's."""
+        ``'empty_question'``, or ``'not_chinese'`` when the passage or the question is under 30% Chinese, see
+        :func:`bert4keras_ext.qa.text.language_status`): the same status names as the generator's."""
         from bert4keras.snippets import sequence_padding
         if len(passages) != len(questions):
             raise ValueError('%d passages for %d questions' % (len(passages), len(questions)))
@@ -192,6 +194,8 @@ class Reader:
             if not p or not p.strip() or not q or not q.strip():
                 status = 'empty_passage' if not p or not p.strip() else 'empty_question'
                 out[k] = {'answer': '', 'answer_start': -1, 'score': None, 'status': status}
+            elif language_status(p) or language_status(q):  # the reader reads Chinese
+                out[k] = {'answer': '', 'answer_start': -1, 'score': None, 'status': 'not_chinese'}
             else:
                 todo += [(k,) + tuple(self.encode(p, q, s, n)) for s, n in self.windows(p, q)]
         for b in range(0, len(todo), batch_size):

@@ -79,6 +79,9 @@ def test_token_spans_and_bad_input(trained):
     assert trained.token_span(spans, 4, '民民民') is None  # runs past the passage
     out = trained.answer(['', '我们是人民'], ['谁？', ' '])
     assert [o['status'] for o in out] == ['empty_passage', 'empty_question']
+    out = trained.answer(['The Forbidden City', '😀🎉', '我们是人民', '我们是人民'], ['谁？', '谁？', 'Who?', '谁是人？'])
+    assert [o['status'] for o in out] == ['not_chinese'] * 3 + ['ok']
+    assert all(o['answer'] == '' and o['answer_start'] == -1 for o in out[:3])
     with pytest.raises(ValueError, match='2 passages for 1 questions'):
         trained.answer(['a', 'b'], ['c'])
 
