@@ -7,6 +7,7 @@ import os
 
 from bert4keras_ext.decoding import (BanNGrams, CachedLM, Decoder, EndOnlyAfter, MinLength, NoRepeatNGram,
                                      RepetitionPenalty, SpanConstraint, TopK, TopP)
+from bert4keras_ext.qa.answer_types import banned_words
 from bert4keras_ext.qa.text import decode_keeping_unknown, language_status
 
 
@@ -14,8 +15,11 @@ from bert4keras_ext.qa.text import decode_keeping_unknown, language_status
 # copy its answer); end_with_question_mark: the question may end only after a question mark. Both on by default:
 # on validation paragraphs they lowered the degenerate share from 7.1% to 3.5% (answer-aware) and 9.5% to 3.6%
 # (free generation) at a ROUGE-L of 0.319 vs 0.335 (results/qa_generation/tuning_decoding.md).
+# answer_type_check: the question may not use interrogatives that do not fit its answer's type
+# (bert4keras_ext.qa.answer_types: no 谁 / 哪里 for a date, no 什么时候 / 多少 for a name).
 QUESTION_DEFAULTS = dict(beam_size=3, no_repeat_ngram=2, repetition_penalty=1.2, min_question_len=2,
-                         length_normalization=True, ban_answer_ngram=3, end_with_question_mark=True)
+                         length_normalization=True, ban_answer_ngram=3, end_with_question_mark=True,
+                         answer_type_check=True)
 QUESTION_MARKS = ('？', '?')
 
 
@@ -172,10 +176,18 @@ class QAGenerator:
                     chosen.setdefault(r, []).append(item)
         return chosen
 
-    def question_processors(self, settings, answers=None):
+    def question_processors(self, settings, answers=None, answer_texts=None):
         """The processors of question decoding for ``settings``; ``answers``: each input's answer token ids (for
-        ``ban_answer_ngram``)."""
+        ``ban_answer_ngram``); ``answer_texts``: each input's answer string (for ``answer_type_check``)."""
         procs = []
+        if settings['answer_type_check'] and answer_texts is not None:
+            by_n = {}  # n -> per input, the banned interrogatives of n tokens
+            for row, text in enumerate(answer_texts):
+                for word in banned_words(text):
+                    ids = self.tokenizer.encode(word)[0][1:-1]
+                    if self.tokenizer._token_unk_id not in ids:
+                        by_n.setdefault(len(ids), [[] for _ in answer_texts])[row].append(ids)
+            procs += [BanNGrams(rows, n) for n, rows in sorted(by_n.items())]
         if settings['min_question_len']:
             procs.append(MinLength(settings['min_question_len'], self.sep))
         if settings['ban_answer_ngram'] and answers is not None:
@@ -206,7 +218,8 @@ class QAGenerator:
         if not q_inputs:
             return
         questions = self.question_decoder.beam_search(
-            q_inputs, settings['beam_size'], processors=self.question_processors(settings, q_answers),
+            q_inputs, settings['beam_size'],
+            processors=self.question_processors(settings, q_answers, [text for _, text, _ in owners]),
             segments=q_segments,
             length_normalization=settings['length_normalization'])
         for (r, answer, pos), q in zip(owners, questions):

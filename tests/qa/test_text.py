@@ -51,3 +51,36 @@ def test_generator_statuses_for_text_it_cannot_read(generator):
     made = generator.questions(['Hello world', '的一是在不了有'], [['world'], ['是在']])
     assert made[0]['status'] == 'not_chinese' and made[0]['pairs'] == []
     assert made[1]['status'] == 'ok'
+
+
+@pytest.mark.parametrize('answer, kind', [
+    ('1998年1月', 'time'), ('明朝', 'time'), ('永乐十八年', 'time'), ('十九世纪', 'time'), ('春季化雪的时候', 'time'),
+    ('公元前221年', 'time'), ('七十多座', 'number'), ('72万平方米', 'number'), ('第二位', 'number'), ('3', 'number'),
+    ('北京人民大会堂', 'other'), ('唐太宗', 'other'), ('一家日本连锁快餐店', 'other'), ('李鹏', 'other'),
+])
+def test_answer_types(answer, kind):
+    from bert4keras_ext.qa.answer_types import answer_type, banned_words
+    assert answer_type(answer) == kind
+    assert ('谁' in banned_words(answer)) == (kind != 'other')
+    assert ('多少' in banned_words(answer)) == (kind != 'number')
+
+
+def test_questions_avoid_interrogatives_that_do_not_fit_the_answer(generator_dir, monkeypatch):
+    """With the check on, no question holds a banned word of its answer's type (the tiny vocabulary has no real
+    interrogatives: common characters stand in for them); with it off, the same decoding does use them."""
+    from bert4keras_ext.qa import answer_types
+    from bert4keras_ext.qa.generator import QAGenerator
+    from tests.qa.conftest import CHARS
+    banned = CHARS[:12]  # one and two-character stand-ins
+    monkeypatch.setattr(answer_types, 'WH', {'time': banned[:6], 'amount': [banned[6] + banned[7]],
+                                             'count': banned[8:12], 'person': [], 'place': []})
+    passage = ''.join(CHARS[12:30])
+    answers = [[passage[k:k + 2] for k in range(0, 16, 2)]]
+    made = {}
+    for check in (False, True):
+        g = QAGenerator.load(generator_dir, question={'answer_type_check': check, 'ban_answer_ngram': 0,
+                                                     'end_with_question_mark': False})
+        made[check] = [p['question'] for p in g.questions([passage], answers)[0]['pairs']]
+    words = banned[:6] + [banned[6] + banned[7]] + banned[8:12]
+    assert any(w in q for q in made[False] for w in words)          # the check has something to do
+    assert not any(w in q for q in made[True] for w in words), made[True]

@@ -1,0 +1,80 @@
+"""The answer-type check of question decoding (issue #33, ``answer_type_check``), measured with the shipped generator
+on CMRC2018 paragraphs with their gold answers (answer-aware: one question per gold answer), off vs on in one run:
+question ROUGE-L (characters) against the gold question, the degenerate share, and the share of questions whose
+interrogative does not fit the answer's type (the rule table of bert4keras_ext.qa.answer_types).
+
+    python benchmarks/qa_answer_types.py --split validation   # every 10th CMRC training paragraph: the decision
+    python benchmarks/qa_answer_types.py --split held_out     # the held-out paragraphs: the reported figure
+
+The shipped generator was trained on the CMRC training paragraphs (validation included), so the validation figures
+are optimistic for both arms alike; the held-out split is the one the README reports.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def mismatched(question, answer):
+    from bert4keras_ext.qa.answer_types import banned_words
+    return any(w in question for w in banned_words(answer))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--split', choices=['validation', 'held_out'], default='validation')
+    p.add_argument('--limit', type=int, default=None, help='first N paragraphs only')
+    args = p.parse_args(argv)
+    sys.path.insert(0, ROOT)
+    import numpy as np
+    import bert4keras_ext  # noqa: F401
+    from bert4keras_ext import metrics
+    from bert4keras_ext.qa.data import cmrc_split
+    from bert4keras_ext.qa.evaluate import question_quality
+    from bert4keras_ext.qa.generator import QAGenerator
+    from machine import cpu
+    with open(os.path.join(ROOT, 'data', 'cmrc2018', 'cmrc2018_trial.json'), encoding='utf-8') as f:
+        root = json.load(f)
+    train, held = cmrc_split(root)
+    paras = held if args.split == 'held_out' else [q for i, q in enumerate(train) if i % 10 == 0]
+    paras = paras[:args.limit]
+    passages = [q['context'] for q in paras]
+    golds = [[qa for qa in q['qas'] if qa['answers']] for q in paras]
+    answers = [[{'text': qa['answers'][0]['text'], 'answer_start': qa['answers'][0]['answer_start']} for qa in g]
+               for g in golds]
+    gold_q = [qa['question'] for g in golds for qa in g]
+    gold_a = [qa['answers'][0]['text'] for g in golds for qa in g]
+    rows = {}
+    for check in (False, True):
+        gen = QAGenerator.load(question={'answer_type_check': check})
+        gen.questions(passages[:1], [answers[0][:1]])  # trace once
+        start = time.perf_counter()
+        made = gen.questions(passages, answers)
+        seconds = time.perf_counter() - start
+        qs = [pair['question'] if pair['status'] == 'ok' else '' for r in made for pair in r['pairs']]
+        deg = question_quality(qs)
+        rows[check] = {'rouge_l': float(np.mean([metrics.rouge_l(q, g) for q, g in zip(qs, gold_q)])),
+                       'degenerate': deg['degenerate_share'],
+                       'type_mismatch': float(np.mean([mismatched(q, a) for q, a in zip(qs, gold_a)])),
+                       'gold_type_mismatch': float(np.mean([mismatched(q, a) for q, a in zip(gold_q, gold_a)])),
+                       'questions': len(qs), 'seconds': seconds}
+        print(check, rows[check], flush=True)
+    print('## answer_type_check on the %s split (%d paragraphs, %d gold answers), shipped generator' %
+          (args.split, len(paras), rows[False]['questions']))
+    print('\nCommand: `python benchmarks/qa_answer_types.py --split %s`; CPU %s.\n' % (args.split, cpu()))
+    print('| answer_type_check | question ROUGE-L | degenerate | interrogative does not fit the answer | seconds |')
+    print('|---|---|---|---|---|')
+    for check in (False, True):
+        r = rows[check]
+        print('| %s | %.3f | %.1f%% | %.1f%% | %.1f |' % ('on' if check else 'off', r['rouge_l'],
+                                                        100 * r['degenerate'], 100 * r['type_mismatch'],
+                                                        r['seconds']))
+    print('\nThe gold questions themselves break the table in %.1f%% of the items.'
+          % (100 * rows[False]['gold_type_mismatch']))
+
+
+if __name__ == '__main__':
+    main()
