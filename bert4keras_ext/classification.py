@@ -251,9 +251,14 @@ def build_before_fit(model, y):
         >>> model.compile(tf.keras.optimizers.AdamW(1e-4), loss, metrics=['accuracy'])
         >>> build_before_fit(model, y).fit(x, y)      # model.train_function is traced once
     """
+    if not model.built:  # a subclassed model not called yet: fit builds it (and its optimizer) on the first batch
+        return model
     model.optimizer.build(model.trainable_variables)
     metrics = getattr(model, 'compiled_metrics', None)
-    shape = model.output_shape
+    try:
+        shape = model.output_shape
+    except AttributeError:  # no single defined output shape: fit builds the metrics
+        return model
     if metrics is not None and y is not None and not metrics.built and isinstance(shape, tuple) and None not in shape[1:]:
         y_true = tf.convert_to_tensor(np.asarray(y)[:1])
         metrics.build(tf.zeros((1,) + tuple(shape[1:]), dtype=model.outputs[0].dtype), y_true)

@@ -144,3 +144,20 @@ def test_fine_tune_traces_its_train_step_once_and_trains_as_an_unbuilt_optimizer
     assert traces == [1, 2]
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_fine_tune_trains_a_subclassed_model_that_was_never_called():
+    class Net(tf.keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.out = tf.keras.layers.Dense(16, activation='relu'), tf.keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    x, y = data()
+    tf.keras.utils.set_random_seed(7)
+    model = Net()
+    history, _ = clf.fine_tune(model, LOSS, x, y, epochs=3, batch_size=16, learning_rate=3e-2, restore_best=False,
+                               metrics=['accuracy'])
+    assert history.history['loss'][-1] < history.history['loss'][0]
