@@ -83,7 +83,7 @@ def classification_arms(args, paths, epochs, methods):
         model, weights = warm[seed]
         model.set_weights(weights)
         model.compile(tf.keras.optimizers.AdamW(1e-4), CE)
-        return model
+        return clf.build_before_fit(model, None)  # one trace of the train step
 
     def arm(method):
         def run(data, seed, candidates=4, noise=1.0):
@@ -134,13 +134,14 @@ def sequence_arms(args, tokenizer, steps, n_updates, methods):
         if seed not in warm:
             lm = build_model(config, application='lm').model
             lm.compile(tf.keras.optimizers.Adam(1e-3), 'sparse_categorical_crossentropy')
+            clf.build_before_fit(lm, None)
             lm.fit([x[:, :-1], np.zeros_like(x[:, :-1])], x[:, 1:], sample_weight=(x[:, 1:] > 0).astype('float32'),
                    batch_size=32, epochs=max(1, steps * 32 // len(x)), verbose=0)
             warm[seed] = (lm, lm.get_weights())
         lm, weights = warm[seed]
         lm.set_weights(weights)
         lm.compile(tf.keras.optimizers.AdamW(1e-4), 'sparse_categorical_crossentropy')
-        return lm
+        return clf.build_before_fit(lm, None)
 
     def continuations(decoder, prefixes):
         seqs = [r.ids for r in decoder.greedy(prefixes)]

@@ -187,6 +187,7 @@ def main(argv=None):
                 as_inputs = lambda a: a  # noqa: E731
                 backend = RecurrentLM(model)
             model.compile(tf.keras.optimizers.Adam(1e-3), NextTokenNLL())
+            clf.build_before_fit(model, None)  # one trace of the train step
             n = short * 32 if short else len(x)
             curve, best = [], None  # v2: train to the plateau of validation perplexity, keep the best epoch
             for epoch in range(1 if short else max_epochs):

@@ -174,6 +174,7 @@ def main(argv=None):
                 emb = bert.get_layer('Embedding-Token').embeddings
             opt, kernels = regularize(model, method, strength, layers, sgd_lr=rate)
             model.compile(opt, LOSS, metrics=['accuracy'])
+            clf.build_before_fit(model, y_tr)  # one trace of the train step
             norms = WeightNormHistory(kernels)
             model.fit(x_tr, y_tr, epochs=epochs[setting], batch_size=32, verbose=0, callbacks=[norms])
             val = model.evaluate(x_va, y_va, verbose=0, return_dict=True)['accuracy']
