@@ -126,8 +126,8 @@ class QAGenerator:
             if not isinstance(p, str) or not p.strip():
                 records[r]['status'] = 'empty_passage'
                 continue
-            if language_status(p):  # the models read Chinese: say so instead of decoding gibberish
-                records[r]['status'] = language_status(p)
+            records[r]['status'] = language_status(p) or 'ok'  # the models read Chinese: say so, not gibberish
+            if records[r]['status'] != 'ok':
                 continue
             jobs += [(r, start, w) for start, w in self.windows(p)]
         if jobs:
@@ -245,8 +245,8 @@ class QAGenerator:
             if not isinstance(p, str) or not p.strip():
                 rec['status'] = 'empty_passage'
                 continue
-            if language_status(p):
-                rec['status'] = language_status(p)
+            rec['status'] = language_status(p) or 'ok'
+            if rec['status'] != 'ok':
                 continue
             windows = self.windows(p)
             for a in given:

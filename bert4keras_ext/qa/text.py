@@ -27,8 +27,8 @@ def chinese_share(text):
 
 
 def language_status(text, min_share=MIN_CHINESE_SHARE):
-    """``None`` when ``text`` is Chinese enough for the models (at least ``min_share`` of its content characters
-    are CJK ideographs), else the status ``'not_chinese'`` (English, emoji only, punctuation only).
+    """``None`` when ``text`` is Chinese enough for the models (at least ``min_share`` of its content units
+    are CJK ideographs, see :func:`chinese_share`), else the status ``'not_chinese'`` (English, emoji only, punctuation only).
 
     Example:
         >>> language_status('故宫位于北京'), language_status('The Forbidden City'), language_status('😀😀')
@@ -41,13 +41,14 @@ def language_status(text, min_share=MIN_CHINESE_SHARE):
 def unknown_characters(tokenizer, text):
     """The distinct characters of ``text`` (in order of appearance) that ``tokenizer`` maps to [UNK]."""
     unk = tokenizer._token_unk_id
-    seen = []
+    checked, found = set(), []
     for c in text:
-        if c.isspace() or c in seen:
+        if c.isspace() or c in checked:
             continue
+        checked.add(c)
         if tokenizer.encode(c)[0][1:-1] == [unk]:
-            seen.append(c)
-    return seen
+            found.append(c)
+    return found
 
 
 def decode_keeping_unknown(tokenizer, ids, source):
