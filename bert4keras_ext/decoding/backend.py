@@ -66,7 +66,8 @@ class LMBackend:
     step after re-ordering the state's rows by ``parents``, for beam search). :meth:`loop` returns the compiled
     search (greedy, sampling or beam search, with logits processors as tensor ops) that the decoder runs: every
     step of it stays in one graph (XLA with ``jit_compile``). The state is any nest of tensors whose first axis is
-    the row.
+    the row, unless the subclass also overrides ``_expand`` / ``_reorder`` / ``_reorder_step`` (how the searches
+    make and re-order rows: :class:`CachedLM` keeps one copy of each prompt's keys and values for all its rows).
 
     Example::
 
@@ -102,6 +103,16 @@ class LMBackend:
     def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, state):
         state = tf.nest.map_structure(lambda t: tf.gather(t, parents), state)
         return self._step(tokens, positions, slot, prompt_size, prompt_real, state)
+
+    def _expand(self, state, rows):
+        """The state of the search's rows: row ``i`` continues prompt ``rows[i]``; the searches pass each prompt's
+        rows together (``rows`` = each prompt index repeated n times, in order). Default: gather every tensor."""
+        return tf.nest.map_structure(lambda t: tf.gather(t, rows), state)
+
+    def _reorder(self, state, parents):
+        """Row ``i`` of the result continues row ``parents[i]`` (beam search: always a row of the same prompt).
+        Default: gather every tensor."""
+        return tf.nest.map_structure(lambda t: tf.gather(t, parents), state)
 
     def loop(self, mode, processors=(), beam_size=1, length_normalization=False):
         """The compiled search for these static settings (built once, then reused).
@@ -141,7 +152,7 @@ class LMBackend:
         arg-max (``greedy``) or a draw from the processed distribution (:func:`draw` at a stateless uniform from
         ``seed`` and the step),
         and stops a row on an end token once it has ``minlen`` tokens and ``min_ends`` end tokens."""
-        state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
+        state = self._expand(state, rows)
         lp, positions, prompt_real = tf.gather(log_probs, rows), tf.gather(lengths, rows), tf.gather(prompt_real, rows)
         n_rows = tf.shape(rows)[0]
         columns = tf.range(maxlen)[None, :]
@@ -193,7 +204,7 @@ class LMBackend:
         k = int(beam_size)
         b, vocab = tf.shape(log_probs)[0], tf.shape(log_probs)[1]
         rows = tf.repeat(tf.range(b), k)
-        state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
+        state = self._expand(state, rows)
         prompt_real, positions = tf.gather(prompt_real, rows), tf.gather(lengths, rows)
         lp = tf.gather(log_probs, rows)
         neg = tf.constant(-np.inf, tf.float64)
@@ -256,8 +267,8 @@ class LMBackend:
             parents = tf.reshape(tf.where(keep, base + parent, base + slots), [-1])
             lp, state = tf.cond(
                 (t + 1 < maxlen) & tf.logical_not(tf.reduce_all(done)),
-                lambda: self._reorder_step(parents, tf.reshape(token, [-1]), positions + t, prompt_size + t,
-                                           prompt_size, prompt_real, state),
+                lambda: self._step(tf.reshape(token, [-1]), positions + t, prompt_size + t, prompt_size,
+                                   prompt_real, self._reorder(state, parents)),
                 lambda: (lp, state))
             out = (lp, state, hist, scores, ends, count, done, res_ids, res_len, res_score, res_status)
             return (t + 1,) + tf.nest.map_structure(lambda new, old: tf.ensure_shape(new, old.shape), out, loop_in)

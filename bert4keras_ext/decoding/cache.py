@@ -139,28 +139,75 @@ class CachedLM(LMBackend):
         b, n = tf.shape(x)[0], tf.shape(x)[1]
         return tf.transpose(tf.reshape(x, [b, n, self.heads, size]), [0, 2, 1, 3])  # [b, h, n, d]
 
-    def _attend(self, attention, x, k_cache, v_cache, visible):
-        """x [b, n, d]; caches [b, h, C, d] (already holding this call's keys); visible [b, n, C] bool."""
-        q = tf.cast(self._split(self._dense(attention.q_dense, x), self.key_size), self.dtype)
-        a = tf.cast(tf.einsum('bhjd,bhkd->bhjk', q, k_cache), tf.float32) / self.key_size ** 0.5
-        a = tf.where(visible[:, None], a, tf.cast(-np.inf, a.dtype))
-        o = tf.einsum('bhjk,bhkd->bhjd', tf.cast(tf.nn.softmax(a, -1), self.dtype), v_cache)
-        b, n = tf.shape(x)[0], tf.shape(x)[1]
+    def _merge(self, o, attention):
+        """[b, h, n, d] heads -> the output projection of [b, n, h * d]."""
+        b, n = tf.shape(o)[0], tf.shape(o)[2]
         o = tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [b, n, self.heads * self.head_size])
         return self._dense(attention.o_dense, tf.cast(o, tf.float32))
 
-    def _blocks(self, x, caches, write, visible):
-        """Run all layers; ``write(cache, new)`` stores this call's keys/values into a layer's cache."""
-        new_caches = []
-        for (attention, att_norm, ffn, ffn_norm), (k_cache, v_cache) in zip(self.blocks, caches):
-            k = self._split(self._dense(attention.k_dense, x), self.key_size)
-            v = self._split(self._dense(attention.v_dense, x), self.head_size)
-            k_cache = write(k_cache, tf.cast(k, self.dtype))
-            v_cache = write(v_cache, tf.cast(v, self.dtype))
-            new_caches.append((k_cache, v_cache))
-            x = att_norm(x + self._attend(attention, x, k_cache, v_cache, visible))
-            x = ffn_norm(x + self._ffn(ffn, x))
-        return x, new_caches
+    def _kv(self, attention, x):
+        k = self._split(self._dense(attention.k_dense, x), self.key_size)
+        v = self._split(self._dense(attention.v_dense, x), self.head_size)
+        return tf.cast(k, self.dtype), tf.cast(v, self.dtype)
+
+    def _query(self, attention, x):
+        return tf.cast(self._split(self._dense(attention.q_dense, x), self.key_size), self.dtype)
+
+    def _block_rest(self, block, x, attended):
+        _, att_norm, ffn, ffn_norm = block
+        x = att_norm(x + attended)
+        return ffn_norm(x + self._ffn(ffn, x))
+
+    def _prompt_blocks(self, x, visible):
+        """All layers over the prompts x [b, S, D] with ``visible`` [b, S, S]; returns (h, per-layer (K, V))."""
+        prefix = []
+        for block in self.blocks:
+            attention = block[0]
+            k, v = self._kv(attention, x)
+            prefix.append((k, v))
+            q = self._query(attention, x)
+            a = tf.cast(tf.einsum('bhjd,bhkd->bhjk', q, k), tf.float32) / self.key_size ** 0.5
+            a = tf.where(visible[:, None], a, tf.cast(-np.inf, a.dtype))
+            o = tf.einsum('bhjk,bhkd->bhjd', tf.cast(tf.nn.softmax(a, -1), self.dtype), v)
+            x = self._block_rest(block, x, self._merge(o, attention))
+        return x, prefix
+
+    def _token_blocks(self, x, prefix, generated, prefix_visible, t):
+        """All layers for one new token per row, x [R, 1, D], at generated slot ``t``.
+
+        ``prefix``: per layer the prompts' (K, V) ``[B, h, S, d]``, shared by the R / B consecutive rows of each
+        prompt (samples or beams: never copied per row); ``generated``: per layer the rows' own (K, V) ``[R, h, M,
+        d]`` of the generated tokens; ``prefix_visible`` [R, S]. Returns (h [R, 1, D], the updated ``generated``)."""
+        rows = tf.shape(x)[0]
+        onehot = None
+        new_generated = []
+        for block, (pk, pv), (gk, gv) in zip(self.blocks, prefix, generated):
+            attention = block[0]
+            k, v = self._kv(attention, x)                                        # [R, h, 1, d]
+            if onehot is None:
+                inputs, slots = tf.shape(pk)[0], tf.shape(gk)[2]
+                group = rows // inputs
+                onehot = tf.cast(tf.range(slots) == t, self.dtype)[None, None, :, None]
+                gen_visible = (tf.range(slots) <= t)[None, None, :]
+                pre_visible = prefix_visible[:, None, :]                          # [R, 1, S]
+            gk = gk * (1 - onehot) + k * onehot
+            gv = gv * (1 - onehot) + v * onehot
+            new_generated.append((gk, gv))
+            q = self._query(attention, x)[:, :, 0]                               # [R, h, d]
+            qg = tf.reshape(q, [inputs, group, self.heads, self.key_size])
+            a_pre = tf.reshape(tf.einsum('bghd,bhsd->bghs', qg, pk), [rows, self.heads, -1])
+            a_gen = tf.einsum('rhd,rhmd->rhm', q, gk)
+            a = tf.cast(tf.concat([a_pre, a_gen], -1), tf.float32) / self.key_size ** 0.5
+            a = tf.where(tf.concat([tf.broadcast_to(pre_visible, tf.shape(a_pre)),
+                                    tf.broadcast_to(gen_visible, tf.shape(a_gen))], -1), a,
+                         tf.cast(-np.inf, a.dtype))
+            p = tf.cast(tf.nn.softmax(a, -1), self.dtype)
+            s = tf.shape(pk)[2]
+            p_pre = tf.reshape(p[:, :, :s], [inputs, group, self.heads, s])
+            o = (tf.reshape(tf.einsum('bghs,bhsd->bghd', p_pre, pv), [rows, self.heads, self.head_size])
+                 + tf.einsum('rhm,rhmd->rhd', p[:, :, s:], gv))
+            x = self._block_rest(block, x, self._merge(o[:, :, None], attention))
+        return x, new_generated
 
     def _logits(self, h):
         dense, norm, bias = self.mlm
@@ -173,14 +220,31 @@ class CachedLM(LMBackend):
     def _log_probs(self, h):
         return tf.nn.log_softmax(self._logits(h), -1)
 
-    def empty_cache(self, rows, capacity):
-        return [(tf.zeros([rows, self.heads, capacity, self.key_size], self.dtype),
-                 tf.zeros([rows, self.heads, capacity, self.head_size], self.dtype)) for _ in self.blocks]
+    # ------------------------------------------------------------------ the state and its rows
+    #
+    # state = {'prefix': per layer (K, V) [B, h, S, d] of the prompts, 'rows': {'kv': per layer (K, V) [R, h, M, d]
+    # of the generated tokens, 'log_product': [R] (with a head)}}. The R rows are B groups of R / B consecutive rows,
+    # group i continuing prompt i: the searches expand (samples) and re-order (beams) only the rows' part, so the
+    # prompts' keys and values are neither copied per sample or beam nor rewritten at every step.
+
+    def _expand(self, state, rows):
+        return {'prefix': state['prefix'], 'rows': tf.nest.map_structure(lambda x: tf.gather(x, rows), state['rows'])}
+
+    def _reorder(self, state, parents):
+        return self._expand(state, parents)  # parents stay inside their prompt's group
+
+    def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, state):
+        # any parents (the public step API): each new row gets its own copy of its prompt's keys and values
+        group = tf.shape(tf.nest.flatten(state['rows'])[0])[0] // tf.shape(state['prefix'][0][0])[0]
+        owners = parents // group
+        state = {'prefix': tf.nest.map_structure(lambda x: tf.gather(x, owners), state['prefix']),
+                 'rows': tf.nest.map_structure(lambda x: tf.gather(x, parents), state['rows'])}
+        return self._step(tokens, positions, slot, prompt_size, prompt_real, state)
 
     # ------------------------------------------------------------------ compiled entry points
 
     def _prefill(self, ids, segments, lengths, capacity):
-        """ids/segments [b, S] (right-padded), lengths [b]; returns (log_probs [b, V], caches)."""
+        """ids/segments [b, S] (right-padded), lengths [b]; returns (log_probs [b, V], state)."""
         b, s = tf.shape(ids)[0], tf.shape(ids)[1]
         positions = tf.broadcast_to(tf.range(s)[None], [b, s])
         real = positions < lengths[:, None]
@@ -190,14 +254,13 @@ class CachedLM(LMBackend):
         else:
             allowed = tf.broadcast_to((tf.range(s)[None, :] <= tf.range(s)[:, None])[None], [b, s, s])
         visible = allowed & real[:, None, :]
-        visible = tf.concat([visible, tf.zeros([b, s, capacity - s], tf.bool)], -1)
-        pad = [[0, 0], [0, 0], [0, capacity - s], [0, 0]]
         x = self._embed(ids, segments, positions)
-        caches = self.empty_cache(b, capacity)
-        h, caches = self._blocks(x, caches, lambda cache, new: cache + tf.pad(new, pad), visible)
+        h, prefix = self._prompt_blocks(x, visible)
+        empty = [(tf.zeros([b, self.heads, capacity - s, self.key_size], self.dtype),
+                  tf.zeros([b, self.heads, capacity - s, self.head_size], self.dtype)) for _ in self.blocks]
         last = tf.gather(h, lengths - 1, batch_dims=1)
         if self.head is None:
-            return self._log_probs(last), caches
+            return self._log_probs(last), {'prefix': prefix, 'rows': {'kv': empty}}
         # the head's running product counts the decoding steps only, as in training (target_step_mask): for a
         # UniLM the positions whose next token is a target (segment-1) token, i.e. the target prefix given in the
         # prompt, and the last prompt position (it predicts the first generated token); for an LM every position
@@ -206,28 +269,21 @@ class CachedLM(LMBackend):
             next_is_target = tf.concat([segments[:, 1:], tf.zeros_like(segments[:, :1])], axis=1) > 0
             steps = real & (next_is_target | tf.equal(positions, lengths[:, None] - 1))
         log_product = tf.reduce_sum(self.head.log_s(h) * tf.cast(steps, h.dtype), axis=1)
-        return self.head.combine(self._logits(last), log_product), {'kv': caches, 'log_product': log_product}
+        return (self.head.combine(self._logits(last), log_product),
+                {'prefix': prefix, 'rows': {'kv': empty, 'log_product': log_product}})
 
-    def _step(self, tokens, positions, slot, prompt_size, prompt_real, caches):
-        """tokens/positions [b]; slot: this token's cache slot (>= prompt_size); prompt_real [b, C] bool marks real
+    def _step(self, tokens, positions, slot, prompt_size, prompt_real, state):
+        """tokens/positions [R]; slot: this token's cache slot (>= prompt_size); prompt_real [R, C] bool marks real
         prompt slots; generated tokens occupy slots prompt_size..slot."""
-        capacity = tf.shape(prompt_real)[1]
         segment = 1 if self.application == 'unilm' else 0
         x = self._embed(tokens[:, None], tf.fill(tf.shape(tokens[:, None]), segment), positions[:, None])
-        slots = tf.range(capacity)
-        generated = (slots >= prompt_size) & (slots <= slot)
-        visible = (prompt_real | generated[None])[:, None, :]
-        onehot = tf.cast(tf.range(capacity) == slot, self.dtype)[None, None, :, None]
-
-        def write(cache, new):
-            return cache * (1 - onehot) + new * onehot
-
+        s = tf.shape(state['prefix'][0][0])[2]
+        h, kv = self._token_blocks(x, state['prefix'], state['rows']['kv'], prompt_real[:, :s], slot - prompt_size)
+        rows = {'kv': kv}
         if self.head is None:
-            h, caches = self._blocks(x, caches, write, visible)
-            return self._log_probs(h[:, 0]), caches
-        h, kv = self._blocks(x, caches['kv'], write, visible)
-        log_probs, log_product = self.head.step(self._logits(h[:, 0]), h[:, 0], caches['log_product'])
-        return log_probs, {'kv': kv, 'log_product': log_product}
+            return self._log_probs(h[:, 0]), {'prefix': state['prefix'], 'rows': rows}
+        log_probs, rows['log_product'] = self.head.step(self._logits(h[:, 0]), h[:, 0], state['rows']['log_product'])
+        return log_probs, {'prefix': state['prefix'], 'rows': rows}
 
 
 def _optional(get, name):

@@ -292,7 +292,8 @@ def test_bfloat16_log_probs_follow_float32(unilm):
             state = dec.step(state, nxt)
             seq.append(state.log_probs)
         outs[dtype] = np.stack(seq)
-        assert state.cache[0][0].dtype.name == dtype
+        assert state.cache['prefix'][0][0].dtype.name == dtype
+        assert state.cache['rows']['kv'][0][0].dtype.name == dtype
     diff = np.abs(outs['bfloat16'] - outs['float32'])
     assert 0 < diff.max() < 0.1
     np.testing.assert_allclose(np.exp(outs['bfloat16']).sum(-1), 1, atol=1e-3)
