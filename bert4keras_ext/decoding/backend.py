@@ -47,6 +47,21 @@ def draw(log_probs, u, block=128):
 
 
 MAXLEN, END, NO_VALID_TOKEN = 0, 1, 2  # the status codes of the loops' rows
+
+#: a graph search loop drops its finished prompts when those still running are at most this share of the prompts
+#: in the loop (a drop copies the state of the rest, so it is done a few times per search, not at every step)
+COMPACT = 2 / 3
+
+
+def _worth_compacting(running):
+    """``running`` [prompts, rows per prompt] bool: some prompts are finished and few enough still run."""
+    still = tf.reduce_sum(tf.cast(tf.reduce_any(running, 1), tf.float32))
+    return (still > 0) & (still <= COMPACT * tf.cast(tf.shape(running)[0], tf.float32))
+
+
+def _scatter_results(results, index, values):
+    """Write the loop's rows ``values`` into the per-row ``results`` at their original rows ``index``."""
+    return tuple(tf.tensor_scatter_nd_update(r, index[:, None], v) for r, v in zip(results, values))
 STATUS = {MAXLEN: 'maxlen', END: 'end', NO_VALID_TOKEN: 'no_valid_token'}
 
 
@@ -114,6 +129,11 @@ class LMBackend:
         Default: gather every tensor."""
         return tf.nest.map_structure(lambda t: tf.gather(t, parents), state)
 
+    def _compact(self, state, inputs, rows):
+        """The state of the search restricted to the prompts ``inputs`` (indices among its current prompts) and
+        their rows ``rows`` (indices among its current rows). Default: gather every tensor by ``rows``."""
+        return tf.nest.map_structure(lambda t: tf.gather(t, rows), state)
+
     def loop(self, mode, processors=(), beam_size=1, length_normalization=False):
         """The compiled search for these static settings (built once, then reused).
 
@@ -140,31 +160,37 @@ class LMBackend:
             jit = self.jit_compile and all(p.compilable for p in processors)
             if mode == 'beam':
                 fn = functools.partial(self._beam_loop, beam_size=int(beam_size), processors=processors,
-                                       length_normalization=bool(length_normalization))
+                                       length_normalization=bool(length_normalization), compact=not jit)
             else:
-                fn = functools.partial(self._sample_loop, greedy=mode == 'greedy', processors=processors)
+                fn = functools.partial(self._sample_loop, greedy=mode == 'greedy', processors=processors,
+                                       compact=not jit)
             self._loops[key] = tf.function(fn, reduce_retracing=True, jit_compile=jit)
         return self._loops[key]
 
     def _sample_loop(self, log_probs, state, lengths, prompt_size, prompt_real, rows, maxlen, minlen, min_ends,
-                     end_ids, seed, datas, greedy, processors):
+                     end_ids, seed, datas, greedy, processors, compact=False):
         """Greedy or sampled decoding of the rows ``rows`` in one graph: each step runs the processors, picks the
         arg-max (``greedy``) or a draw from the processed distribution (:func:`draw` at a stateless uniform from
-        ``seed`` and the step),
-        and stops a row on an end token once it has ``minlen`` tokens and ``min_ends`` end tokens."""
+        ``seed``, the step and the row), and stops a row on an end token once it has ``minlen`` tokens and
+        ``min_ends`` end tokens. ``compact`` (graph loops, not XLA): when the prompts with a row still running
+        fall to :data:`COMPACT` of those in the loop, the finished prompts' rows leave it (their results are kept),
+        so that a few long rows do not keep every row computing; the tokens are the same either way."""
+        n_rows = tf.shape(rows)[0]
+        group = n_rows // (tf.reduce_max(rows) + 1)  # rows per prompt (rows = each prompt repeated, in order)
         state = self._expand(state, rows)
         lp, positions, prompt_real = tf.gather(log_probs, rows), tf.gather(lengths, rows), tf.gather(prompt_real, rows)
-        n_rows = tf.shape(rows)[0]
         columns = tf.range(maxlen)[None, :]
 
-        def body(t, lp, state, out, done, status, n, scores, ends):
-            x = run_processors(processors, datas, lp, out, t, rows)
+        def body(t, lp, state, positions, prompt_real, index, out, done, status, n, scores, ends, results):
+            here = tf.gather(rows, index)
+            x = run_processors(processors, datas, lp, out, t, here)
             finite = tf.reduce_any(tf.math.is_finite(x), -1)
             live = tf.logical_not(done) & finite
             if greedy:
                 tok = tf.argmax(x, -1, output_type=tf.int32)
-            else:
-                tok = draw(x, tf.random.stateless_uniform([n_rows], tf.stack([seed[0], seed[1] + t])))
+            else:  # one uniform per original row: the draws do not depend on which rows are still in the loop
+                u = tf.gather(tf.random.stateless_uniform([n_rows], tf.stack([seed[0], seed[1] + t])), index)
+                tok = draw(x, u)
             tok = tf.where(live, tok, tf.zeros_like(tok))
             out = tf.where((columns == t) & live[:, None], tok[:, None], out)
             scores = scores + tf.where(live, tf.cast(tf.gather(x, tok, batch_dims=1), tf.float64),
@@ -180,27 +206,47 @@ class LMBackend:
                 (t + 1 < maxlen) & tf.logical_not(tf.reduce_all(done)),
                 lambda: self._step(tok, positions + t, prompt_size + t, prompt_size, prompt_real, state),
                 lambda: (lp, state))
-            new = (lp, state, out, done, status, n, scores, ends)
-            return (t + 1,) + tf.nest.map_structure(lambda a, b: tf.ensure_shape(a, b.shape), new, loop_in)
+            new = (lp, state, positions, prompt_real, index, out, done, status, n, scores, ends, results)
+            if compact:
+                new = tf.cond(_worth_compacting(tf.reshape(tf.logical_not(done), [-1, group])),
+                              lambda: shrink(*new), lambda: new)
+            return (t + 1,) + tf.nest.map_structure(lambda a, b: tf.ensure_shape(a, b), new, invariants)
 
-        def cond(t, lp, state, out, done, *rest):
+        def shrink(lp, state, positions, prompt_real, index, out, done, status, n, scores, ends, results):
+            results = _scatter_results(results, index, (out, n, scores, status))
+            prompts = tf.cast(tf.where(tf.reduce_any(tf.reshape(tf.logical_not(done), [-1, group]), 1))[:, 0],
+                              tf.int32)
+            keep = tf.reshape(prompts[:, None] * group + tf.range(group)[None, :], [-1])
+            kept = [tf.gather(x, keep) for x in (lp, positions, prompt_real, index, out, done, status, n, scores,
+                                                  ends)]
+            return (kept[0], self._compact(state, prompts, keep)) + tuple(kept[1:]) + (results,)
+
+        def cond(t, lp, state, positions, prompt_real, index, out, done, *rest):
             return (t < maxlen) & tf.logical_not(tf.reduce_all(done))
 
         zeros = tf.zeros([n_rows], tf.int32)
-        loop_in = (lp, state, tf.zeros([n_rows, maxlen], tf.int32), tf.zeros([n_rows], tf.bool), zeros, zeros,
-                   tf.zeros([n_rows], tf.float64), zeros)
-        _, _, _, out, _, status, n, scores, _ = tf.while_loop(cond, body, (tf.constant(0),) + loop_in,
-                                                              maximum_iterations=maxlen)
-        return out, n, scores, status
+        results = (tf.zeros([n_rows, maxlen], tf.int32), zeros, tf.zeros([n_rows], tf.float64), zeros)
+        loop_in = (lp, state, positions, prompt_real, tf.range(n_rows), tf.zeros([n_rows, maxlen], tf.int32),
+                   tf.zeros([n_rows], tf.bool), zeros, zeros, tf.zeros([n_rows], tf.float64), zeros, results)
+        invariants = tf.nest.map_structure(lambda x: x.shape, loop_in)
+        if compact:  # the rows in the loop shrink; the results keep one entry per row
+            invariants = tf.nest.map_structure(lambda x: tf.TensorShape([None]) + x.shape[1:], loop_in[:-1]) \
+                + (invariants[-1],)
+        final = tf.while_loop(cond, body, (tf.constant(0),) + loop_in, maximum_iterations=maxlen,
+                              shape_invariants=(tf.TensorShape([]),) + invariants)
+        _, _, _, _, _, index, out, _, status, n, scores, _, results = final
+        return _scatter_results(results, index, (out, n, scores, status))
 
     def _beam_loop(self, log_probs, state, lengths, prompt_size, prompt_real, maxlen, minlen, min_ends, end_ids,
-                   datas, beam_size, processors, length_normalization):
+                   datas, beam_size, processors, length_normalization, compact=False):
         """bert4keras' beam search in one graph, for every input at once: per input, the global top-k over (live
         beams x vocabulary) of the processed log-probs; when the best candidate ends (once ``minlen`` tokens and
         ``min_ends`` end tokens are out) the input is done, otherwise finished candidates leave and the beam
         shrinks; candidates the processors removed (``-inf``) never enter. Scores are float64 sums of the
         log-probs. With ``length_normalization`` finished hypotheses are kept and every comparison uses the mean
-        log-prob; the input is done when the best finished one is at least as good as the best live one."""
+        log-prob; the input is done when the best finished one is at least as good as the best live one.
+        ``compact`` (graph loops, not XLA): when the open inputs fall to :data:`COMPACT` of those in the loop, the
+        done ones leave it (their results are kept); the search is the same either way."""
         k = int(beam_size)
         b, vocab = tf.shape(log_probs)[0], tf.shape(log_probs)[1]
         rows = tf.repeat(tf.range(b), k)
@@ -211,13 +257,15 @@ class LMBackend:
         slots = tf.range(k)[None, :]
         scores = tf.where(slots == 0, tf.constant(0.0, tf.float64), neg) + tf.zeros([b, 1], tf.float64)
         columns = tf.range(maxlen)[None, None, :]
-        base = tf.range(b)[:, None] * k
 
         def norm(score, length):
             return score / tf.cast(tf.maximum(length, 1), tf.float64) if length_normalization else score
 
-        def body(t, lp, state, hist, scores, ends, count, done, res_ids, res_len, res_score, res_status):
-            x = run_processors(processors, datas, lp, tf.reshape(hist, [b * k, maxlen]), t, rows)
+        def body(t, lp, state, positions, prompt_real, inputs, hist, scores, ends, count, done, res_ids, res_len,
+                 res_score, res_status, results):
+            b = tf.shape(scores)[0]  # the inputs still in the loop (``inputs``: their original indices)
+            base = tf.range(b)[:, None] * k
+            x = run_processors(processors, datas, lp, tf.reshape(hist, [b * k, maxlen]), t, tf.repeat(inputs, k))
             cand = scores[:, :, None] + tf.cast(tf.reshape(x, [b, k, vocab]), tf.float64)
             values, index = top_k_by_argmax(tf.reshape(cand, [b, k * vocab]), k)
             valid = (slots < count[:, None]) & tf.math.is_finite(values)
@@ -270,24 +318,45 @@ class LMBackend:
                 lambda: self._step(tf.reshape(token, [-1]), positions + t, prompt_size + t, prompt_size,
                                    prompt_real, self._reorder(state, parents)),
                 lambda: (lp, state))
-            out = (lp, state, hist, scores, ends, count, done, res_ids, res_len, res_score, res_status)
-            return (t + 1,) + tf.nest.map_structure(lambda new, old: tf.ensure_shape(new, old.shape), out, loop_in)
+            out = (lp, state, positions, prompt_real, inputs, hist, scores, ends, count, done, res_ids, res_len,
+                   res_score, res_status, results)
+            if compact:
+                out = tf.cond(_worth_compacting(tf.logical_not(done)[:, None]), lambda: shrink(*out), lambda: out)
+            return (t + 1,) + tf.nest.map_structure(lambda new, shape: tf.ensure_shape(new, shape), out, invariants)
+
+        def shrink(lp, state, positions, prompt_real, inputs, hist, scores, ends, count, done, res_ids, res_len,
+                   res_score, res_status, results):
+            results = _scatter_results(results, inputs, (res_ids, res_len, res_score, res_status))
+            kept = tf.cast(tf.where(tf.logical_not(done))[:, 0], tf.int32)
+            kept_rows = tf.reshape(kept[:, None] * k + slots, [-1])
+            per_row = [tf.gather(x, kept_rows) for x in (lp, positions, prompt_real)]
+            per_input = [tf.gather(x, kept) for x in (inputs, hist, scores, ends, count, done, res_ids, res_len,
+                                                       res_score, res_status)]
+            return (per_row[0], self._compact(state, kept, kept_rows), per_row[1], per_row[2]) + tuple(per_input) \
+                + (results,)
 
         def cond(t, *rest):
-            return (t < maxlen) & tf.logical_not(tf.reduce_all(rest[6]))
+            return (t < maxlen) & tf.logical_not(tf.reduce_all(rest[9]))
 
-        loop_in = (lp, state, tf.zeros([b, k, maxlen], tf.int32), scores, tf.zeros([b, k], tf.int32), tf.fill([b], k),
-                   tf.zeros([b], tf.bool), tf.zeros([b, maxlen], tf.int32), tf.zeros([b], tf.int32),
-                   tf.fill([b], neg), tf.fill([b], MAXLEN))
-        t, _, _, hist, scores, _, _, done, res_ids, res_len, res_score, res_status = tf.while_loop(
-            cond, body, (tf.constant(0),) + loop_in, maximum_iterations=maxlen)
+        results = (tf.zeros([b, maxlen], tf.int32), tf.zeros([b], tf.int32), tf.fill([b], neg), tf.fill([b], MAXLEN))
+        loop_in = (lp, state, positions, prompt_real, tf.range(b), tf.zeros([b, k, maxlen], tf.int32), scores,
+                   tf.zeros([b, k], tf.int32), tf.fill([b], k), tf.zeros([b], tf.bool)) + results + (results,)
+        invariants = tf.nest.map_structure(lambda x: x.shape, loop_in)
+        if compact:  # the inputs in the loop shrink; the results keep one entry per input
+            invariants = tf.nest.map_structure(lambda x: tf.TensorShape([None]) + x.shape[1:], loop_in[:-1]) \
+                + (invariants[-1],)
+        final = tf.while_loop(cond, body, (tf.constant(0),) + loop_in, maximum_iterations=maxlen,
+                              shape_invariants=(tf.TensorShape([]),) + invariants)
+        t, _, _, _, _, inputs, hist, scores, _, _, done, res_ids, res_len, res_score, res_status, results = final
         # inputs still open at maxlen: their best live beam, or (length-normalised) the best finished one if better
         best = tf.argmax(norm(scores, t), 1, output_type=tf.int32)
         live_score = tf.gather(scores, best, batch_dims=1)
         use_live = tf.logical_not(done) & ((res_status != END) | (norm(live_score, t) > norm(res_score, res_len)))
         res_ids = tf.where(use_live[:, None], tf.gather(hist, best, batch_dims=1), res_ids)
-        res_len = tf.where(use_live, tf.fill([b], t), res_len)
+        res_len = tf.where(use_live, tf.fill(tf.shape(use_live), t), res_len)
         res_score = tf.where(use_live, live_score, res_score)
         res_status = tf.where(use_live, MAXLEN, res_status)
+        res_ids, res_len, res_score, res_status = _scatter_results(results, inputs,
+                                                                   (res_ids, res_len, res_score, res_status))
         res_ids = tf.where(tf.range(maxlen)[None, :] < res_len[:, None], res_ids, tf.zeros_like(res_ids))
         return res_ids, res_len, res_score, res_status

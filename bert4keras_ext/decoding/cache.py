@@ -233,6 +233,10 @@ class CachedLM(LMBackend):
     def _reorder(self, state, parents):
         return self._expand(state, parents)  # parents stay inside their prompt's group
 
+    def _compact(self, state, inputs, rows):
+        return {'prefix': tf.nest.map_structure(lambda x: tf.gather(x, inputs), state['prefix']),
+                'rows': tf.nest.map_structure(lambda x: tf.gather(x, rows), state['rows'])}
+
     def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, state):
         # any parents (the public step API): each new row gets its own copy of its prompt's keys and values
         group = tf.shape(tf.nest.flatten(state['rows'])[0])[0] // tf.shape(state['prefix'][0][0])[0]

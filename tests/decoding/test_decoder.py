@@ -102,13 +102,18 @@ def processor_sets(v=12):
 SEARCHES = [(1, 1, 1, False), (1, 4, 2, False), (2, 1, 1, False), (3, 3, 1, True), (4, 2, 2, False)]
 
 
+@pytest.mark.parametrize('jit', [True, False], ids=['xla', 'graph'])
 @pytest.mark.parametrize('name,beam,minlen,min_ends,ln',
                          [('none',) + c for c in SEARCHES] +
                          [(name,) + c for name in list(processor_sets())[1:] for c in SEARCHES[1::2] + SEARCHES[2:3]])
-def test_the_compiled_loop_equals_the_python_reference(name, beam, minlen, min_ends, ln):
+def test_the_compiled_loop_equals_the_python_reference(name, beam, minlen, min_ends, ln, jit, monkeypatch):
     """Greedy and beam search in the one compiled loop (processors as tensor ops) give the tokens, statuses and
-    scores of a Python search over the single-step API with numpy processors (tests/decoding/reference.py)."""
-    lm = bigram(beam + 10 * minlen, jit=name != 'python')
+    scores of a Python search over the single-step API with numpy processors (tests/decoding/reference.py); the
+    graph loop (no XLA) drops finished inputs as it goes (here after every input that finishes), with the same
+    results."""
+    from bert4keras_ext.decoding import backend
+    monkeypatch.setattr(backend, 'COMPACT', 0.99)
+    lm = bigram(beam + 10 * minlen, jit=jit and name != 'python')
     procs = processor_sets()[name]
     src = [[int(t)] for t in range(12)]
     dec = Decoder(lm, [0, 1], maxlen=8, minlen=minlen)
@@ -324,3 +329,24 @@ def test_length_normalization_keeps_ended_hypotheses_and_compares_means():
     assert len(raw.ids) == 3 and raw.ids[-1] == end   # [2, x, end], sum -2.70: the short answer was dropped
     assert normed.ids == [end] and normed.score == pytest.approx(np.log(0.3), abs=1e-4)
     assert normed.status == 'end'
+
+
+@pytest.mark.parametrize('compact', [2 / 3, 0.99])
+def test_graph_loops_that_drop_finished_inputs_give_the_same_results(unilm, compact, monkeypatch):
+    """The graph loops (no XLA) drop finished inputs from the batch: samples (span-constrained nucleus, seeded),
+    greedy and length-normalised beam search of the cached BERT equal those of the same loops that drop none."""
+    from bert4keras_ext.decoding import backend
+    rng = np.random.RandomState(7)
+    src = sources(9, rng, lo=3, hi=14)
+    bodies = [s[1:-1] for s in src]
+    results = {}
+    for share in (0, compact):  # 0: never drop
+        monkeypatch.setattr(backend, 'COMPACT', share)
+        dec = Decoder(CachedLM(unilm, 'unilm'), [END, 5, 6], maxlen=10)
+        samples = dec.sample(src, n=3, processors=[SpanConstraint(bodies, [END, 5, 6]), TopP(0.9)], seed=4)
+        beams = dec.beam_search(src, 3, processors=[NoRepeatNGram(2)], length_normalization=True)
+        results[share] = [r for rs in samples for r in rs] + beams + dec.greedy(src)
+    assert {r.status for r in results[0]} == {'end', 'maxlen'}  # inputs finish at different steps
+    assert len({len(r.ids) for r in results[0]}) > 2
+    assert [(r.ids, r.status) for r in results[compact]] == [(r.ids, r.status) for r in results[0]]
+    np.testing.assert_allclose([r.score for r in results[compact]], [r.score for r in results[0]], rtol=1e-6)
