@@ -59,6 +59,15 @@ def _worth_compacting(running):
     return (still > 0) & (still <= COMPACT * tf.cast(tf.shape(running)[0], tf.float32))
 
 
+def _invariants(loop_in, compact):
+    """The loop variables' shapes; with ``compact`` every one but the last (the per-row / per-input results) may
+    lose rows along its first axis."""
+    shapes = tf.nest.map_structure(lambda x: x.shape, loop_in)
+    if not compact:
+        return shapes
+    return tf.nest.map_structure(lambda x: tf.TensorShape([None]) + x.shape[1:], loop_in[:-1]) + (shapes[-1],)
+
+
 def _scatter_results(results, index, values):
     """Write the loop's rows ``values`` into the per-row ``results`` at their original rows ``index``."""
     return tuple(tf.tensor_scatter_nd_update(r, index[:, None], v) for r, v in zip(results, values))
@@ -228,10 +237,7 @@ class LMBackend:
         results = (tf.zeros([n_rows, maxlen], tf.int32), zeros, tf.zeros([n_rows], tf.float64), zeros)
         loop_in = (lp, state, positions, prompt_real, tf.range(n_rows), tf.zeros([n_rows, maxlen], tf.int32),
                    tf.zeros([n_rows], tf.bool), zeros, zeros, tf.zeros([n_rows], tf.float64), zeros, results)
-        invariants = tf.nest.map_structure(lambda x: x.shape, loop_in)
-        if compact:  # the rows in the loop shrink; the results keep one entry per row
-            invariants = tf.nest.map_structure(lambda x: tf.TensorShape([None]) + x.shape[1:], loop_in[:-1]) \
-                + (invariants[-1],)
+        invariants = _invariants(loop_in, compact)
         final = tf.while_loop(cond, body, (tf.constant(0),) + loop_in, maximum_iterations=maxlen,
                               shape_invariants=(tf.TensorShape([]),) + invariants)
         _, _, _, _, _, index, out, _, status, n, scores, _, results = final
@@ -341,10 +347,7 @@ class LMBackend:
         results = (tf.zeros([b, maxlen], tf.int32), tf.zeros([b], tf.int32), tf.fill([b], neg), tf.fill([b], MAXLEN))
         loop_in = (lp, state, positions, prompt_real, tf.range(b), tf.zeros([b, k, maxlen], tf.int32), scores,
                    tf.zeros([b, k], tf.int32), tf.fill([b], k), tf.zeros([b], tf.bool)) + results + (results,)
-        invariants = tf.nest.map_structure(lambda x: x.shape, loop_in)
-        if compact:  # the inputs in the loop shrink; the results keep one entry per input
-            invariants = tf.nest.map_structure(lambda x: tf.TensorShape([None]) + x.shape[1:], loop_in[:-1]) \
-                + (invariants[-1],)
+        invariants = _invariants(loop_in, compact)
         final = tf.while_loop(cond, body, (tf.constant(0),) + loop_in, maximum_iterations=maxlen,
                               shape_invariants=(tf.TensorShape([]),) + invariants)
         t, _, _, _, _, inputs, hist, scores, _, _, done, res_ids, res_len, res_score, res_status, results = final
