@@ -156,7 +156,8 @@ class LMBackend:
         Returns:
             ``'greedy'``/``'sample'``: ``fn(log_probs, state, lengths, prompt_size, prompt_real, rows, maxlen,
             minlen, min_ends, end_ids, seed, datas) -> (ids [N, maxlen], n [N], scores [N], status [N])`` for the
-            rows ``rows`` (the input of each row: samples of one input share its prompt); ``'beam'``: ``fn(log_probs,
+            rows ``rows`` (the input of each row: samples of one input share its prompt; each input's rows together and
+            the same number for every input, as ``np.repeat(np.arange(b), n)``); ``'beam'``: ``fn(log_probs,
             state, lengths, prompt_size, prompt_real, maxlen, minlen, min_ends, end_ids, datas)`` with one result
             per input. ``status``: 0 maxlen, 1 end, 2 no valid token (``STATUS``).
         """
