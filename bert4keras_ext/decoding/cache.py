@@ -240,10 +240,8 @@ class CachedLM(LMBackend):
     def _reorder_step(self, parents, tokens, positions, slot, prompt_size, prompt_real, state):
         # any parents (the public step API): each new row gets its own copy of its prompt's keys and values
         group = tf.shape(tf.nest.flatten(state['rows'])[0])[0] // tf.shape(state['prefix'][0][0])[0]
-        owners = parents // group
-        state = {'prefix': tf.nest.map_structure(lambda x: tf.gather(x, owners), state['prefix']),
-                 'rows': tf.nest.map_structure(lambda x: tf.gather(x, parents), state['rows'])}
-        return self._step(tokens, positions, slot, prompt_size, prompt_real, state)
+        return self._step(tokens, positions, slot, prompt_size, prompt_real,
+                          self._compact(state, parents // group, parents))
 
     # ------------------------------------------------------------------ compiled entry points
 
