@@ -28,7 +28,8 @@ def chinese_share(text):
 
 def language_status(text, min_share=MIN_CHINESE_SHARE):
     """``None`` when ``text`` is Chinese enough for the models (at least ``min_share`` of its content units
-    are CJK ideographs, see :func:`chinese_share`), else the status ``'not_chinese'`` (English, emoji only, punctuation only).
+    are CJK ideographs, see :func:`chinese_share`), else the status ``'not_chinese'`` (English, emoji only,
+    punctuation only).
 
     Example:
         >>> language_status('故宫位于北京'), language_status('The Forbidden City'), language_status('😀😀')
