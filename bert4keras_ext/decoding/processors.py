@@ -40,6 +40,14 @@ def _bucket(n, smallest=1):
     return 1 << (n - 1).bit_length()
 
 
+def _in_xla():
+    """Whether the ops being built are compiled by XLA (inside a ``jit_compile`` function), where a dynamic shape
+    (``tf.where`` of a mask) cannot be used."""
+    from tensorflow.python.framework import ops
+    from tensorflow.python.ops import control_flow_util
+    return control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph())
+
+
 def _neg_inf(scores):
     return tf.fill(tf.shape(scores), tf.constant(NEG_INF, scores.dtype))
 
@@ -254,19 +262,63 @@ class TopP(_Builtin):
     #: the nucleus is looked for among the most probable tokens first (a partial top-k, cheap); a row whose
     #: CANDIDATES most probable tokens hold less than p falls back to an exact search over the whole row
     CANDIDATES = 256
+    #: tokens more than ln(V) + SPREAD nats below a row's best hold under e^-SPREAD of its mass together: nothing
+    #: in float64 (the sparse path outside XLA reads only the tokens above that line)
+    SPREAD = 40.0
 
     def process(self, scores, output_ids, step, rows, data):
-        p = data['p']
+        keep = self._nucleus(scores, data['p'])
+        if self.consistent:
+            keep |= _column_mask(data['end'], tf.shape(scores)[1])[None, :]
+        return tf.where(keep, scores, _neg_inf(scores))
+
+    def _nucleus(self, scores, p):
+        """``[N, V]`` bool: the nucleus of each row. Outside XLA, when every row has at most CANDIDATES tokens
+        within ln(V) + SPREAD of its best (e.g. under the span constraint, which leaves a few passage tokens), the
+        nucleus is computed on those tokens alone, gathered by ``tf.where`` (a dynamic shape, which XLA cannot
+        compile); otherwise (and always in XLA) on a partial top-k of the whole row."""
+        if _in_xla():
+            return self._nucleus_of_top(scores, p)
+        vocab = tf.cast(tf.shape(scores)[1], scores.dtype)
+        best = tf.reduce_max(scores, 1, keepdims=True)
+        near = (scores >= best - (tf.math.log(vocab) + self.SPREAD)) & (scores > NEG_INF)
+        count = tf.reduce_sum(tf.cast(near, tf.int32), 1)
+        most = tf.reduce_max(count)
+        return tf.cond((most >= 1) & (most <= self.CANDIDATES),
+                       lambda: self._nucleus_of_near(scores, p, near, count, most),
+                       lambda: self._nucleus_of_top(scores, p))
+
+    @staticmethod
+    def _threshold(top, lse, p):
+        """Per row, the score of the token where the sorted cumulative mass of ``top`` ``[N, K]`` (descending)
+        first reaches ``p``, and whether it does."""
+        cum = tf.cumsum(tf.exp(tf.cast(top, tf.float64) - lse), 1)
+        reached = cum >= p
+        first = tf.argmax(tf.cast(reached, tf.int32), 1, output_type=tf.int32)
+        return tf.gather(top, first, batch_dims=1)[:, None], tf.reduce_any(reached, 1)
+
+    def _nucleus_of_near(self, scores, p, near, count, most):
+        where = tf.where(near)                                            # [nnz, 2], row-major
+        row = tf.cast(where[:, 0], tf.int32)
+        starts = tf.cumsum(count, exclusive=True)
+        column = tf.range(tf.shape(where)[0]) - tf.gather(starts, row)    # place of the token among its row's
+        dense = tf.tensor_scatter_nd_update(tf.fill([tf.shape(scores)[0], most], tf.constant(NEG_INF, scores.dtype)),
+                                            tf.stack([row, column], 1), tf.gather_nd(scores, where))
+        top = tf.math.top_k(dense, most, sorted=True).values
+        lse = tf.reduce_logsumexp(tf.cast(dense, tf.float64), -1, keepdims=True)
+        lse = tf.where(tf.math.is_finite(lse), lse, tf.zeros_like(lse))
+        threshold, found = self._threshold(top, lse, p)
+        # a row that does not reach p here (p near 1 and rounding) takes the whole-row search, as before
+        return tf.cond(tf.reduce_all(found | (count == 0)), lambda: scores >= threshold,
+                       lambda: self._nucleus_of_top(scores, p))
+
+    def _nucleus_of_top(self, scores, p):
         vocab = scores.shape[-1]
         k = min(self.CANDIDATES, vocab) if vocab is not None else self.CANDIDATES
         top = tf.math.top_k(scores, k, sorted=True).values
         lse = tf.reduce_logsumexp(tf.cast(scores, tf.float64), -1, keepdims=True)
         lse = tf.where(tf.math.is_finite(lse), lse, tf.zeros_like(lse))
-        cum = tf.cumsum(tf.exp(tf.cast(top, tf.float64) - lse), 1)   # sorted cumulative mass
-        reached = cum >= p
-        first = tf.argmax(tf.cast(reached, tf.int32), 1, output_type=tf.int32)  # where it first reaches p
-        found = tf.reduce_any(reached, 1)
-        threshold = tf.gather(top, first, batch_dims=1)[:, None]   # keep every token at least this probable
+        threshold, found = self._threshold(top, lse, p)   # keep every token at least as probable as threshold
 
         def exact():  # the nucleus is larger than the candidates (a flat distribution)
             probs = tf.exp(scores - tf.cast(lse, scores.dtype))  # float32: the passes are memory-bound
@@ -275,10 +327,7 @@ class TopP(_Builtin):
             cut = _threshold_keys(keys, lambda m: tf.reduce_sum(tf.where(m, probs, zero), 1) >= p32)[:, None]
             return tf.where(found[:, None], scores >= threshold, keys >= cut)
 
-        keep = tf.cond(tf.reduce_all(found), lambda: scores >= threshold, exact)
-        if self.consistent:
-            keep |= _column_mask(data['end'], tf.shape(scores)[1])[None, :]
-        return tf.where(keep, scores, _neg_inf(scores))
+        return tf.cond(tf.reduce_all(found), lambda: scores >= threshold, exact)
 
 
 class MinLength(_Builtin):

@@ -192,6 +192,28 @@ def test_nucleus_larger_than_its_candidates_takes_the_exact_search(seed, p):
         TopP.CANDIDATES = old
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.05, 1.0), st.sampled_from([0.02, 0.3, 1.0]))
+def test_nucleus_outside_xla_equals_the_xla_path(seed, p, finite_share):
+    """Outside XLA, TopP reads only the tokens near each row's best when they are few (a dynamic shape); XLA
+    always takes the partial top-k. Both keep the same tokens: rows with ties, -inf entries, a handful of finite
+    tokens (as under the span constraint) or none, and every row finite (the sparse path declines)."""
+    import tensorflow as tf
+    rng = np.random.RandomState(seed)
+    lp = tie_and_inf_logits(rng, 8, 300)
+    lp[rng.rand(*lp.shape) > finite_share] = -np.inf
+    lp[1] = -np.inf
+    lp[2, :3] = 0.0 if finite_share < 1 else lp[2, :3]
+    scores = tf.constant(lp, tf.float32)
+    for proc in (TopP(p), TopP(p, consistent=True, end_ids=[5])):
+        data = proc.tensors(lp.shape[1])
+        graph = tf.function(lambda x: proc.process(x, None, None, None, data))(scores).numpy()
+        xla = tf.function(lambda x: proc.process(x, None, None, None, data), jit_compile=True)(scores).numpy()
+        np.testing.assert_array_equal(np.isfinite(graph), np.isfinite(xla))
+        expected = reference.run([proc], lp, [[]] * len(lp), None)
+        np.testing.assert_array_equal(np.isfinite(graph), np.isfinite(expected))
+
+
 def test_span_constraint_refuses_a_table_over_its_bound(monkeypatch):
     """The transition table is bounded: passages that would need more than MAX_TABLE_BYTES are refused with a
     message naming the limit, before anything is allocated."""
