@@ -109,13 +109,18 @@ class LMBackend:
     """
     max_position = 10 ** 9
 
-    def compile_functions(self, jit_compile=False):
+    def compile_functions(self, jit_compile=False, autograph=True):
         """``prefill`` (tf.function), ``step`` and ``reorder_step`` (tf.function, XLA with ``jit_compile``); the
-        search loops (:meth:`loop`) are compiled on first use, XLA too unless a processor calls Python."""
+        search loops (:meth:`loop`) are compiled on first use, XLA too unless a processor calls Python.
+        ``autograph=False`` traces them without AutoGraph (faster first calls: AutoGraph converts every layer's
+        ``call``), for a backend whose ``_prefill`` / ``_step`` and model use no Python control flow on tensors; a
+        loop with a processor that asks for AutoGraph (:attr:`LogitsProcessor.autograph`) is traced with it."""
         self.jit_compile = bool(jit_compile)
-        self.prefill = tf.function(self._prefill, reduce_retracing=True)
-        self.step = tf.function(self._step, reduce_retracing=True, jit_compile=jit_compile)
-        self.reorder_step = tf.function(self._reorder_step, reduce_retracing=True, jit_compile=jit_compile)
+        self.autograph = bool(autograph)
+        compiled = dict(reduce_retracing=True, autograph=self.autograph)
+        self.prefill = tf.function(self._prefill, **compiled)
+        self.step = tf.function(self._step, jit_compile=jit_compile, **compiled)
+        self.reorder_step = tf.function(self._reorder_step, jit_compile=jit_compile, **compiled)
         self._loops = {}
 
     def _prefill(self, ids, segments, lengths, capacity):
@@ -174,7 +179,8 @@ class LMBackend:
             else:
                 fn = functools.partial(self._sample_loop, greedy=mode == 'greedy', processors=processors,
                                        compact=not jit)
-            self._loops[key] = tf.function(fn, reduce_retracing=True, jit_compile=jit)
+            autograph = self.autograph or any(p.autograph for p in processors)
+            self._loops[key] = tf.function(fn, reduce_retracing=True, autograph=autograph, jit_compile=jit)
         return self._loops[key]
 
     def _sample_loop(self, log_probs, state, lengths, prompt_size, prompt_real, rows, maxlen, minlen, min_ends,

@@ -81,7 +81,7 @@ class CachedLM(LMBackend):
         self._low = {}
         if self.dtype != tf.float32:
             self._make_low_precision_copies()
-        self.compile_functions(jit_compile)
+        self.compile_functions(jit_compile, autograph=False)  # the model's own layers: plain TF ops
 
     def _make_low_precision_copies(self):
         """Weights of the matrix products in ``self.dtype``, made once (a per-step cast would read the float32

@@ -131,6 +131,9 @@ class LogitsProcessor:
 
     #: False for processors that call Python (:class:`PythonProcessor`): the loop then runs without XLA
     compilable = True
+    #: True: the loop is traced with AutoGraph, so ``__call__`` may use Python ``if``/``for`` on tensors (a
+    #: subclass's default); the built-ins are plain TF ops and set False (tracing without AutoGraph is faster)
+    autograph = True
 
     def __call__(self, scores, output_ids, step, rows):
         if type(self).process is not LogitsProcessor.process:
@@ -160,6 +163,7 @@ class LogitsProcessor:
 class _Builtin(LogitsProcessor):
     """A processor whose data are tensors (``tensors``) and whose graph depends only on ``static``."""
     static = ()
+    autograph = False
 
     def signature(self):
         return (type(self).__name__,) + tuple(getattr(self, name) for name in self.static)
@@ -602,6 +606,7 @@ class PythonProcessor(LogitsProcessor):
         decoder.sample(inputs, n=2, processors=[PythonProcessor(only_digits)], seed=0)
     """
     compilable = False
+    autograph = False
 
     def __init__(self, fn):
         if not callable(fn):

@@ -167,6 +167,26 @@ def test_impossible_constraint_ends_with_status(unilm):
     assert dec.greedy([[2, 7, 8, END]], processors=[span])[0].status == 'no_valid_token'
 
 
+def test_a_user_processor_with_python_control_flow_runs_in_the_loop(unilm):
+    """The cached backend traces its loops without AutoGraph; a LogitsProcessor subclass (``autograph = True`` by
+    default) still gets it: its Python ``if`` on a tensor works, in greedy and beam search alike."""
+    import tensorflow as tf
+    from bert4keras_ext.decoding import LogitsProcessor
+
+    class EndAfterTwo(LogitsProcessor):  # nothing but END from the third token on
+        def __call__(self, scores, output_ids, step, rows):
+            if step >= 2:  # a Python `if` on a tensor: needs AutoGraph
+                only_end = tf.range(tf.shape(scores)[1]) == END
+                scores = tf.where(only_end[None, :], scores, tf.constant(-np.inf, scores.dtype))
+            return scores
+
+    dec = Decoder(unilm, END, maxlen=8)
+    assert dec.lm.autograph is False
+    src = sources(2, np.random.RandomState(4))
+    for out in (dec.greedy(src, processors=[EndAfterTwo()]), dec.beam_search(src, 2, processors=[EndAfterTwo()])):
+        assert all(r.status == 'end' and len(r.ids) <= 3 and r.ids[-1] == END for r in out)
+
+
 def test_a_plain_function_is_refused_with_what_to_write(unilm):
     dec = Decoder(unilm, END, maxlen=5)
     with pytest.raises(TypeError, match='PythonProcessor'):
