@@ -118,7 +118,11 @@ class LMBackend:
         self.jit_compile = bool(jit_compile)
         self.autograph = bool(autograph)
         compiled = dict(reduce_retracing=True, autograph=self.autograph)
-        self.prefill = tf.function(self._prefill, **compiled)
+        # ids, segments [b, S], lengths [b], capacity: one trace for every batch shape (a prompt batch of another
+        # shape would otherwise trace it again before reduce_retracing relaxes the shapes)
+        prompts = [tf.TensorSpec([None, None], tf.int32)] * 2 + [tf.TensorSpec([None], tf.int32),
+                                                                 tf.TensorSpec([], tf.int32)]
+        self.prefill = tf.function(self._prefill, input_signature=prompts, **compiled)
         self.step = tf.function(self._step, jit_compile=jit_compile, **compiled)
         self.reorder_step = tf.function(self._reorder_step, jit_compile=jit_compile, **compiled)
         self._loops = {}
