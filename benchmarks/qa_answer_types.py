@@ -6,6 +6,10 @@ interrogative does not fit the answer's type (the rule table of bert4keras_ext.q
     python benchmarks/qa_answer_types.py --split validation   # every 10th CMRC training paragraph: the decision
     python benchmarks/qa_answer_types.py --split held_out     # the held-out paragraphs: the reported figure
 
+``--setting prefer_ended`` compares another boolean question-decoding setting the same way, off vs on (the beam
+search returns a question that ended on its question mark, when it found one, rather than an unfinished beam cut at
+``max_q_len``).
+
 The shipped generator was trained on the CMRC training paragraphs (validation included), so the validation figures
 are optimistic for both arms alike; the held-out split is the one the README reports.
 """
@@ -27,6 +31,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--split', choices=['validation', 'held_out'], default='validation')
     p.add_argument('--limit', type=int, default=None, help='first N paragraphs only')
+    p.add_argument('--setting', choices=['answer_type_check', 'prefer_ended'], default='answer_type_check',
+                   help='the boolean question-decoding setting compared off vs on')
     args = p.parse_args(argv)
     sys.path.insert(0, ROOT)
     import numpy as np
@@ -49,7 +55,7 @@ def main(argv=None):
     gold_a = [qa['answers'][0]['text'] for g in golds for qa in g]
     rows = {}
     for check in (False, True):
-        gen = QAGenerator.load(question={'answer_type_check': check})
+        gen = QAGenerator.load(question={args.setting: check})
         gen.questions(passages[:1], [answers[0][:1]])  # trace once
         start = time.perf_counter()
         made = gen.questions(passages, answers)
@@ -62,10 +68,11 @@ def main(argv=None):
                        'gold_type_mismatch': float(np.mean([mismatched(q, a) for q, a in zip(gold_q, gold_a)])),
                        'questions': len(qs), 'seconds': seconds}
         print(check, rows[check], flush=True)
-    print('## answer_type_check on the %s split (%d paragraphs, %d gold answers), shipped generator' %
-          (args.split, len(paras), rows[False]['questions']))
-    print('\nCommand: `python benchmarks/qa_answer_types.py --split %s`; CPU %s.\n' % (args.split, cpu()))
-    print('| answer_type_check | question ROUGE-L | degenerate | interrogative does not fit the answer | seconds |')
+    print('## %s on the %s split (%d paragraphs, %d gold answers), shipped generator' %
+          (args.setting, args.split, len(paras), rows[False]['questions']))
+    option = '' if args.setting == 'answer_type_check' else ' --setting %s' % args.setting
+    print('\nCommand: `python benchmarks/qa_answer_types.py --split %s%s`; CPU %s.\n' % (args.split, option, cpu()))
+    print('| %s | question ROUGE-L | degenerate | interrogative does not fit the answer | seconds |' % args.setting)
     print('|---|---|---|---|---|')
     for check in (False, True):
         r = rows[check]

@@ -152,7 +152,7 @@ class LMBackend:
         their rows ``rows`` (indices among its current rows). Default: gather every tensor by ``rows``."""
         return tf.nest.map_structure(lambda t: tf.gather(t, rows), state)
 
-    def loop(self, mode, processors=(), beam_size=1, length_normalization=False):
+    def loop(self, mode, processors=(), beam_size=1, length_normalization=False, prefer_ended=False):
         """The compiled search for these static settings (built once, then reused).
 
         Args:
@@ -161,6 +161,8 @@ class LMBackend:
                 :meth:`signature` (their data come in as arguments).
             beam_size: the beam width (``'beam'``).
             length_normalization: beam search compares mean log-probs (see ``Decoder.beam_search``).
+            prefer_ended: with ``length_normalization``, an input still open at ``maxlen`` returns its best ended
+                hypothesis when it has one, even if a live beam scores higher.
 
         Returns:
             ``'greedy'``/``'sample'``: ``fn(log_probs, state, lengths, prompt_size, prompt_real, rows, maxlen,
@@ -174,12 +176,14 @@ class LMBackend:
             raise ValueError("mode must be 'greedy', 'sample' or 'beam', got %r" % (mode,))
         processors = tuple(processors)
         key = (mode, int(beam_size) if mode == 'beam' else 0, bool(length_normalization) and mode == 'beam',
+               bool(prefer_ended) and mode == 'beam',
                tuple(p.signature() for p in processors))
         if key not in self._loops:
             jit = self.jit_compile and all(p.compilable for p in processors)
             if mode == 'beam':
                 fn = functools.partial(self._beam_loop, beam_size=int(beam_size), processors=processors,
-                                       length_normalization=bool(length_normalization), compact=not jit)
+                                       length_normalization=bool(length_normalization),
+                                       prefer_ended=bool(prefer_ended), compact=not jit)
             else:
                 fn = functools.partial(self._sample_loop, greedy=mode == 'greedy', processors=processors,
                                        compact=not jit)
@@ -255,7 +259,7 @@ class LMBackend:
         return _scatter_results(results, index, (out, n, scores, status))
 
     def _beam_loop(self, log_probs, state, lengths, prompt_size, prompt_real, maxlen, minlen, min_ends, end_ids,
-                   datas, beam_size, processors, length_normalization, compact=False):
+                   datas, beam_size, processors, length_normalization, prefer_ended=False, compact=False):
         """bert4keras' beam search in one graph, for every input at once: per input, the global top-k over (live
         beams x vocabulary) of the processed log-probs; when the best candidate ends (once ``minlen`` tokens and
         ``min_ends`` end tokens are out) the input is done, otherwise finished candidates leave and the beam
@@ -363,9 +367,11 @@ class LMBackend:
                               shape_invariants=(tf.TensorShape([]),) + invariants)
         t, _, _, _, _, inputs, hist, scores, _, _, done, res_ids, res_len, res_score, res_status, results = final
         # inputs still open at maxlen: their best live beam, or (length-normalised) the best finished one if better
+        # (with prefer_ended: whenever there is one)
         best = tf.argmax(norm(scores, t), 1, output_type=tf.int32)
         live_score = tf.gather(scores, best, batch_dims=1)
-        use_live = tf.logical_not(done) & ((res_status != END) | (norm(live_score, t) > norm(res_score, res_len)))
+        live_wins = tf.zeros_like(done) if prefer_ended else norm(live_score, t) > norm(res_score, res_len)
+        use_live = tf.logical_not(done) & ((res_status != END) | live_wins)
         res_ids = tf.where(use_live[:, None], tf.gather(hist, best, batch_dims=1), res_ids)
         res_len = tf.where(use_live, tf.fill(tf.shape(use_live), t), res_len)
         res_score = tf.where(use_live, live_score, res_score)

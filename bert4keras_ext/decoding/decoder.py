@@ -280,7 +280,7 @@ class Decoder:
                                           greedy=True)]
 
     def beam_search(self, inputs, beam_size, processors=None, segments=None, min_ends=1,
-                    length_normalization=False):
+                    length_normalization=False, prefer_ended=False):
         """bert4keras' beam search (global top-k over beam x vocab; finished beams leave and the beam shrinks;
         stop when the best beam has ended), run for all inputs at once in the compiled loop.
 
@@ -292,6 +292,9 @@ class Decoder:
                 in sum) and every comparison uses the score divided by the length; the search stops when the best
                 of the ended and live hypotheses by that measure has ended (or at ``maxlen``), so shorter and longer
                 answers compete on their mean log-prob. Without it the search is bert4keras' exactly.
+            prefer_ended: (needs ``length_normalization``) an input that reaches ``maxlen`` without finishing returns
+                its best ended hypothesis when it has one, even if an unfinished beam has a higher mean log-prob
+                (e.g. a question that ended on its question mark rather than a copied fragment cut at ``maxlen``).
 
         Returns:
             A :class:`Result` per input.
@@ -302,10 +305,12 @@ class Decoder:
         """
         if not (isinstance(beam_size, (int, np.integer)) and beam_size >= 1):
             raise ValueError('beam_size must be an integer >= 1, got %r' % (beam_size,))
+        if prefer_ended and not length_normalization:
+            raise ValueError('prefer_ended needs length_normalization=True (only then are ended hypotheses kept)')
         processors = check_processors(processors)
         stops = self._stops_on(min_ends)
         state = self.prefill(inputs, segments)
-        loop = self.lm.loop('beam', processors, int(beam_size), length_normalization)
+        loop = self.lm.loop('beam', processors, int(beam_size), length_normalization, prefer_ended)
         t0 = time.perf_counter()
         out = loop(tf.constant(state.log_probs), state.cache, tf.constant(state.lengths),
                    tf.constant(state.prompt_size, tf.int32), tf.constant(state.prompt_real), *stops,

@@ -164,10 +164,11 @@ def greedy(dec, inputs, processors=(), min_ends=1):
     return [(out[i], scores[i], status[i] or 'maxlen') for i in range(b)]
 
 
-def beam_search(dec, inputs, k, processors=(), min_ends=1, length_normalization=False):
+def beam_search(dec, inputs, k, processors=(), min_ends=1, length_normalization=False, prefer_ended=False):
     """bert4keras' beam search per input (global top-k over live beams x vocabulary, finished candidates leave and
-    the beam shrinks, stop when the best ends), with the numpy processors and optional length normalisation,
-    through the single-step API. Returns ``[(ids, score, status)]``."""
+    the beam shrinks, stop when the best ends), with the numpy processors and optional length normalisation
+    (``prefer_ended``: at maxlen an ended hypothesis beats any live beam), through the single-step API. Returns
+    ``[(ids, score, status)]``."""
     norm = (lambda s, n: s / max(n, 1)) if length_normalization else (lambda s, n: s)
     results = []
     for i, x in enumerate(inputs):
@@ -208,7 +209,7 @@ def beam_search(dec, inputs, k, processors=(), min_ends=1, length_normalization=
             result = (hyps[best], scores[best], 'maxlen')
             if ended:
                 e = max(ended, key=lambda e: norm(e[1], len(e[0])))
-                if norm(e[1], len(e[0])) >= norm(scores[best], len(hyps[best])):
+                if prefer_ended or norm(e[1], len(e[0])) >= norm(scores[best], len(hyps[best])):
                     result = (e[0], e[1], 'end')
         results.append(result)
     return results

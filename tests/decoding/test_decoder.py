@@ -99,14 +99,16 @@ def processor_sets(v=12):
     }
 
 
-SEARCHES = [(1, 1, 1, False), (1, 4, 2, False), (2, 1, 1, False), (3, 3, 1, True), (4, 2, 2, False)]
+SEARCHES = [(1, 1, 1, False, False), (1, 4, 2, False, False), (2, 1, 1, False, False), (3, 3, 1, True, False),
+            (4, 2, 2, False, False), (3, 2, 1, True, True)]  # beam, minlen, min_ends, ln, prefer_ended
 
 
 @pytest.mark.parametrize('jit', [True, False], ids=['xla', 'graph'])
-@pytest.mark.parametrize('name,beam,minlen,min_ends,ln',
+@pytest.mark.parametrize('name,beam,minlen,min_ends,ln,prefer',
                          [('none',) + c for c in SEARCHES] +
                          [(name,) + c for name in list(processor_sets())[1:] for c in SEARCHES[1::2] + SEARCHES[2:3]])
-def test_the_compiled_loop_equals_the_python_reference(name, beam, minlen, min_ends, ln, jit, monkeypatch):
+def test_the_compiled_loop_equals_the_python_reference(name, beam, minlen, min_ends, ln, prefer, jit,
+                                                         monkeypatch):
     """Greedy and beam search in the one compiled loop (processors as tensor ops) give the tokens, statuses and
     scores of a Python search over the single-step API with numpy processors (tests/decoding/reference.py); the
     graph loop (no XLA) drops finished inputs as it goes (here after every input that finishes), with the same
@@ -121,8 +123,10 @@ def test_the_compiled_loop_equals_the_python_reference(name, beam, minlen, min_e
         ours = dec.greedy(src, processors=procs, min_ends=min_ends)
         expected = reference.greedy(dec, src, procs, min_ends=min_ends)
     else:
-        ours = dec.beam_search(src, beam, processors=procs, min_ends=min_ends, length_normalization=ln)
-        expected = reference.beam_search(dec, src, beam, procs, min_ends=min_ends, length_normalization=ln)
+        ours = dec.beam_search(src, beam, processors=procs, min_ends=min_ends, length_normalization=ln,
+                               prefer_ended=prefer)
+        expected = reference.beam_search(dec, src, beam, procs, min_ends=min_ends, length_normalization=ln,
+                                         prefer_ended=prefer)
     assert [r.ids for r in ours] == [e[0] for e in expected]
     assert [r.status for r in ours] == [e[2] for e in expected]
     np.testing.assert_allclose([r.score for r in ours], [e[1] for e in expected], rtol=1e-5, atol=1e-5)
@@ -349,6 +353,32 @@ def test_length_normalization_keeps_ended_hypotheses_and_compares_means():
     assert len(raw.ids) == 3 and raw.ids[-1] == end   # [2, x, end], sum -2.70: the short answer was dropped
     assert normed.ids == [end] and normed.score == pytest.approx(np.log(0.3), abs=1e-4)
     assert normed.status == 'end'
+
+
+@pytest.mark.parametrize('jit', [True, False], ids=['xla', 'graph'])
+def test_prefer_ended_returns_the_ended_hypothesis_over_a_better_unfinished_beam(jit):
+    """A bigram table where ending at once has mean log p -2.30 and a loop that never ends -0.11 per token: at
+    maxlen the length-normalised search returns the unfinished loop (status maxlen); with ``prefer_ended`` it
+    returns the ended hypothesis it kept. Without length normalisation the option is refused."""
+    import tensorflow as tf
+    from bert4keras_ext.decoding import LMBackend
+    from tests.helpers import docstring_example
+    Bigram = docstring_example(LMBackend, {'tf': tf, 'LMBackend': LMBackend})['Bigram']
+    end, v = 1, 6
+    table = np.full((v, v), 1e-6)
+    table[0, end], table[0, 2] = 0.1, 0.9            # start: end now (-2.30) or 2 (-0.11)
+    table[2, 2], table[2, end] = 0.9, 1e-4           # 2 repeats itself and hardly ever ends
+    table /= table.sum(1, keepdims=True)
+    lm = Bigram(tf.constant(np.log(table), tf.float32))
+    lm.compile_functions(jit_compile=jit)
+    dec = Decoder(lm, end_ids=end, maxlen=4)
+    live = dec.beam_search([[0], [0]], beam_size=2, length_normalization=True)
+    ended = dec.beam_search([[0], [0]], beam_size=2, length_normalization=True, prefer_ended=True)
+    assert [(r.ids, r.status) for r in live] == [([2, 2, 2, 2], 'maxlen')] * 2
+    assert [(r.ids, r.status) for r in ended] == [([end], 'end')] * 2
+    assert ended[0].score == pytest.approx(np.log(0.1), abs=1e-4)
+    with pytest.raises(ValueError, match='prefer_ended needs length_normalization'):
+        dec.beam_search([[0]], beam_size=2, prefer_ended=True)
 
 
 @pytest.mark.parametrize('compact', [2 / 3, 0.99])

@@ -29,6 +29,28 @@ def test_empty_and_long_passages(generator):
     assert all(p['answer'] in long for p in recs[2]['pairs'])
 
 
+def test_cli_question_flags_reach_the_beam_search(generator_dir, tmp_path, monkeypatch):
+    """``--prefer_ended 0`` reaches the question beam search (the flags go through one overrides dict); without it
+    the generator's setting (on by default) does."""
+    from bert4keras_ext.decoding import Decoder
+    calls = []
+    real = Decoder.beam_search
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Decoder, 'beam_search', spy)
+    src = tmp_path / 'p.jsonl'
+    src.write_text(json.dumps({'passage': ''.join(CHARS[:20])}, ensure_ascii=False) + '\n', encoding='utf-8')
+    out = tmp_path / 'pairs.jsonl'
+    base = ['generate', '--checkpoint', generator_dir, '--input', str(src), '--output', str(out), '--answers', '2']
+    cli.main(base)
+    cli.main(base + ['--prefer_ended', '0', '--answer_type_check', '0'])
+    assert len(calls) == 2
+    assert calls[0]['prefer_ended'] is True and calls[1]['prefer_ended'] == 0
+
+
 def test_cli_files_stdin_and_bad_json(generator_dir, tmp_path, capsys, monkeypatch):
     src = tmp_path / 'p.jsonl'
     src.write_text(json.dumps({'passage': ''.join(CHARS[:20])}, ensure_ascii=False) + '\n' +
