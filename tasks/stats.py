@@ -6,6 +6,8 @@
 * :func:`wilson_interval` — binomial interval of a proportion (e.g. a non-termination ratio r_L), instead of a t
   interval over seeds, which leaves [0, 1] for small counts;
 * :func:`holm` — Holm's step-down correction for a family of comparisons;
+* :func:`more_seeds_would_decide` — docs/claims.md's sequential rule: whether a straddling 5-seed interval would
+  be narrow enough at 10 seeds, if the observed difference and spread are real;
 * :func:`claim_row` — one claim's verdict by the rules of docs/claims.md ("Decision rules, v2"): a difference
   with no spread across seeds is not called "holds" unless its item-level interval also excludes the threshold.
 
@@ -36,6 +38,31 @@ def paired_ci(a, b, level=0.95):
     if a.shape != b.shape:
         raise ValueError('paired arms need the same seeds: %s vs %s values' % (a.shape, b.shape))
     return mean_ci(a - b, level)
+
+
+def more_seeds_would_decide(a, b, threshold=0.0, then=10, level=0.95):
+    """docs/claims.md's sequential rule (fixed before the v2 runs): when the paired interval of ``a - b`` over the
+    seeds run so far straddles ``threshold``, would ``then`` seeds with the observed standard deviation s give a
+    half-width t(level, then - 1) * s / sqrt(then) below |mean - threshold|?
+
+    Args:
+        a, b: one value per seed of the two arms (paired). threshold: the claim's threshold. then: seeds after the
+            extension. level: the interval's level.
+
+    Returns:
+        ``(straddles, would_decide, half_width_then)``; ``would_decide`` is False when the interval does not
+        straddle (the verdict stands) or there are fewer than 2 seeds.
+
+    Example::
+
+        more_seeds_would_decide([0.45, 0.0, 0.2, 0.35, 0.0], [0.0] * 5)   # (True, True, 0.145...)
+    """
+    m, sd, lo, hi = paired_ci(a, b, level)
+    if np.isnan(lo):
+        return False, False, float('nan')
+    straddles = bool(lo <= threshold <= hi)
+    half = t_quantile(then - 1, level) * sd / np.sqrt(then)
+    return straddles, bool(straddles and half < abs(m - threshold)), float(half)
 
 
 def bootstrap_ci(correct_a, correct_b=None, n=2000, seed=0, level=0.95):

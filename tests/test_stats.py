@@ -111,3 +111,17 @@ def test_hierarchical_bootstrap_covers_seeds_and_items():
     assert lo < est < hi and hi - lo > 0.2
     _, ilo, ihi = stats.bootstrap_metric(stats_accuracy, ys[1], a[1], b[1], n=400)
     assert (hi - lo) > 2 * (ihi - ilo)             # one seed's item interval alone is far narrower
+
+
+def test_sequential_rule_extends_only_a_straddling_interval_that_ten_seeds_would_narrow_enough():
+    """docs/claims.md's rule: mean 0.2, s 0.203 over 5 seeds straddles 0 ([-0.05, +0.45]) and a 10-seed half-width
+    t(0.975, 9) s / sqrt(10) = 0.145 < 0.2 would decide it; a mean of 0.07 with s 0.32 would not (0.227); an
+    interval that already excludes the threshold is not extended; nor is one seed."""
+    from tasks.stats import more_seeds_would_decide, t_quantile
+    straddles, decide, half = more_seeds_would_decide([0.45, 0.0, 0.2, 0.35, 0.0], [0.0] * 5)
+    assert straddles and decide
+    assert half == pytest.approx(t_quantile(9) * np.std([0.45, 0.0, 0.2, 0.35, 0.0], ddof=1) / np.sqrt(10))
+    assert more_seeds_would_decide([0.30, -0.10, 0.45, -0.35, 0.05], [0.0] * 5)[:2] == (True, False)
+    assert more_seeds_would_decide([0.30, 0.10, 0.45, 0.05, 0.25], [0.0] * 5)[:2] == (False, False)
+    assert more_seeds_would_decide([0.1, 0.12, 0.11], [0.0] * 3, threshold=0.5)[:2] == (False, False)  # below it
+    assert more_seeds_would_decide([0.3], [0.0])[:2] == (False, False)
