@@ -100,13 +100,15 @@ def processor_sets(v=12):
 
 
 SEARCHES = [(1, 1, 1, False, False), (1, 4, 2, False, False), (2, 1, 1, False, False), (3, 3, 1, True, False),
-            (4, 2, 2, False, False), (3, 2, 1, True, True)]  # beam, minlen, min_ends, ln, prefer_ended
+            (4, 2, 2, False, False)]  # beam, minlen, min_ends, ln, prefer_ended
+PREFER = (3, 2, 1, True, True)  # prefer_ended: with no processors and with the question rules
 
 
 @pytest.mark.parametrize('jit', [True, False], ids=['xla', 'graph'])
 @pytest.mark.parametrize('name,beam,minlen,min_ends,ln,prefer',
                          [('none',) + c for c in SEARCHES] +
-                         [(name,) + c for name in list(processor_sets())[1:] for c in SEARCHES[1::2] + SEARCHES[2:3]])
+                         [(name,) + c for name in list(processor_sets())[1:] for c in SEARCHES[1::2] + SEARCHES[2:3]]
+                         + [('none',) + PREFER, ('question rules',) + PREFER])
 def test_the_compiled_loop_equals_the_python_reference(name, beam, minlen, min_ends, ln, prefer, jit,
                                                          monkeypatch):
     """Greedy and beam search in the one compiled loop (processors as tensor ops) give the tokens, statuses and
