@@ -8,7 +8,9 @@ interrogative does not fit the answer's type (the rule table of bert4keras_ext.q
 
 ``--setting prefer_ended`` compares another boolean question-decoding setting the same way, off vs on (the beam
 search returns a question that ended on its question mark, when it found one, rather than an unfinished beam cut at
-``max_q_len``).
+``max_q_len``); so does ``--setting question_form`` (a question ends only once it holds a question word and a
+subject). Every run also prints the share of questions without a subject and without an interrogative character
+(bert4keras_ext.qa.question_form).
 
 The shipped generator was trained on the CMRC training paragraphs (validation included), so the validation figures
 are optimistic for both arms alike; the held-out split is the one the README reports.
@@ -31,7 +33,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--split', choices=['validation', 'held_out'], default='validation')
     p.add_argument('--limit', type=int, default=None, help='first N paragraphs only')
-    p.add_argument('--setting', choices=['answer_type_check', 'prefer_ended'], default='answer_type_check',
+    p.add_argument('--setting', choices=['answer_type_check', 'prefer_ended', 'question_form'],
+                   default='answer_type_check',
                    help='the boolean question-decoding setting compared off vs on')
     args = p.parse_args(argv)
     sys.path.insert(0, ROOT)
@@ -41,7 +44,9 @@ def main(argv=None):
     from bert4keras_ext.qa.data import cmrc_split
     from bert4keras_ext.qa.evaluate import question_quality
     from bert4keras_ext.qa.generator import QAGenerator
+    from bert4keras_ext.qa.question_form import has_interrogative, lacks_subject
     from machine import cpu
+    from tasks.stats import bootstrap_ci
     with open(os.path.join(ROOT, 'data', 'cmrc2018', 'cmrc2018_trial.json'), encoding='utf-8') as f:
         root = json.load(f)
     train, held = cmrc_split(root)
@@ -53,7 +58,7 @@ def main(argv=None):
                for g in golds]
     gold_q = [qa['question'] for g in golds for qa in g]
     gold_a = [qa['answers'][0]['text'] for g in golds for qa in g]
-    rows = {}
+    rows, per_question = {}, {}
     for check in (False, True):
         gen = QAGenerator.load(question={args.setting: check})
         gen.questions(passages[:1], [answers[0][:1]])  # trace once
@@ -62,9 +67,12 @@ def main(argv=None):
         seconds = time.perf_counter() - start
         qs = [pair['question'] if pair['status'] == 'ok' else '' for r in made for pair in r['pairs']]
         deg = question_quality(qs)
-        rows[check] = {'rouge_l': float(np.mean([metrics.rouge_l(q, g) for q, g in zip(qs, gold_q)])),
+        per_question[check] = [metrics.rouge_l(q, g) for q, g in zip(qs, gold_q)]
+        rows[check] = {'rouge_l': float(np.mean(per_question[check])),
                        'degenerate': deg['degenerate_share'],
                        'type_mismatch': float(np.mean([mismatched(q, a) for q, a in zip(qs, gold_a)])),
+                       'no_subject': float(np.mean([lacks_subject(q) for q in qs])),
+                       'no_interrogative': float(np.mean([not has_interrogative(q) for q in qs])),
                        'gold_type_mismatch': float(np.mean([mismatched(q, a) for q, a in zip(gold_q, gold_a)])),
                        'questions': len(qs), 'seconds': seconds}
         print(check, rows[check], flush=True)
@@ -72,15 +80,21 @@ def main(argv=None):
           (args.setting, args.split, len(paras), rows[False]['questions']))
     option = '' if args.setting == 'answer_type_check' else ' --setting %s' % args.setting
     print('\nCommand: `python benchmarks/qa_answer_types.py --split %s%s`; CPU %s.\n' % (args.split, option, cpu()))
-    print('| %s | question ROUGE-L | degenerate | interrogative does not fit the answer | seconds |' % args.setting)
-    print('|---|---|---|---|---|')
+    print('| %s | question ROUGE-L | degenerate | interrogative does not fit the answer | no subject | '
+          'no interrogative character | seconds |' % args.setting)
+    print('|---|---|---|---|---|---|---|')
     for check in (False, True):
         r = rows[check]
-        print('| %s | %.3f | %.1f%% | %.1f%% | %.1f |' % ('on' if check else 'off', r['rouge_l'],
-                                                        100 * r['degenerate'], 100 * r['type_mismatch'],
-                                                        r['seconds']))
-    print('\nThe gold questions themselves break the table in %.1f%% of the items.'
-          % (100 * rows[False]['gold_type_mismatch']))
+        print('| %s | %.3f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f |' % (
+            'on' if check else 'off', r['rouge_l'], 100 * r['degenerate'], 100 * r['type_mismatch'],
+            100 * r['no_subject'], 100 * r['no_interrogative'], r['seconds']))
+    diff, low, high = bootstrap_ci(per_question[True], per_question[False])
+    print('\nROUGE-L on - off: %+.3f [%+.3f, %+.3f] (paired percentile bootstrap over the questions, 95%%).'
+          % (diff, low, high))
+    print('\nThe gold questions themselves break the table in %.1f%% of the items; %.1f%% of them lack a subject and '
+          '%.1f%% an interrogative character by the same rules.'
+          % (100 * rows[False]['gold_type_mismatch'], 100 * float(np.mean([lacks_subject(q) for q in gold_q])),
+             100 * float(np.mean([not has_interrogative(q) for q in gold_q]))))
 
 
 if __name__ == '__main__':

@@ -8,5 +8,5 @@ from bert4keras_ext.decoding.recurrent import RecurrentLM  # noqa: F401
 from bert4keras_ext.decoding.decoder import Decoder, DecodeState, Result  # noqa: F401
 from bert4keras_ext.decoding.processors import (BanNGrams, EndOnlyAfter, LogitsProcessor,  # noqa: F401
                                               MinLength, NoRepeatNGram, PrefixAllowedTokens, PythonProcessor,
-                                              RepetitionPenalty, SpanConstraint, Temperature, TopK, TopP, apply,
-                                              attach_to_autoregressive_decoder, token_mask)
+                                              RepetitionPenalty, RequireBefore, SpanConstraint, Temperature, TopK,
+                                              TopP, apply, attach_to_autoregressive_decoder, token_mask)

@@ -47,7 +47,7 @@ def _run_batches(records, batch_size, output, process):
 
 
 QUESTION_FLAGS = ('beam_size', 'no_repeat_ngram', 'repetition_penalty', 'min_question_len', 'ban_answer_ngram',
-                  'end_with_question_mark', 'answer_type_check', 'prefer_ended')
+                  'end_with_question_mark', 'answer_type_check', 'prefer_ended', 'question_form')
 # generate's question-decoding overrides (None: the generator's setting)
 
 
@@ -178,6 +178,9 @@ def parser():
     g.add_argument('--prefer_ended', type=int, choices=[0, 1], default=None,
                    help='question decoding: 1 = a question that ended on its question mark rather than one cut at '
                    'the length limit, when the beam found one (default: the generator\'s, 1)')
+    g.add_argument('--question_form', type=int, choices=[0, 1], default=None,
+                   help='question decoding: 1 = a question ends only once it holds a question word and a subject '
+                   '(default: the generator\'s)')
     g.add_argument('--batch_size', type=int, default=16, help='records per batch (default: 16)')
     g.add_argument('--unconstrained', action='store_true', help='sample answers without the span constraint')
     g.add_argument('--filter', action='store_true', help='round-trip filter: keep a pair only when the reader, '

@@ -4,6 +4,7 @@ import re
 import numpy as np
 
 from bert4keras_ext import metrics
+from bert4keras_ext.qa.question_form import QUESTION_MARKERS, lacks_subject
 
 
 def evaluate(records, references, seconds=None):
@@ -41,8 +42,6 @@ def evaluate(records, references, seconds=None):
     return out
 
 
-QUESTION_MARKERS = ('？', '?', '什么', '谁', '哪', '几', '多少', '怎么', '怎样', '如何', '为什么', '为何', '是否', '吗',
-                    '呢', '何')
 
 
 def degeneration(question):
@@ -65,13 +64,15 @@ def has_question_word(question):
 
 
 def question_quality(questions):
-    """Degenerate share (and its kinds), share without a question word, distinct share and length statistics of a
-    list of questions."""
+    """Degenerate share (and its kinds), share without a question word, share without a subject
+    (:func:`bert4keras_ext.qa.question_form.lacks_subject`), distinct share and length statistics of a list of
+    questions."""
     kinds = [degeneration(q) for q in questions]
     n = max(len(questions), 1)
     return {'questions': len(questions),
             'degenerate_share': sum(k is not None for k in kinds) / n,
             'no_question_word_share': sum(not has_question_word(q) for q in questions) / n,
+            'no_subject_share': sum(lacks_subject(q) for q in questions) / n,
             'degenerate_kinds': {k: kinds.count(k) for k in sorted(set(kinds) - {None})},
             'distinct_share': len(set(questions)) / n,
             'mean_length': float(np.mean([len(q) for q in questions])) if questions else 0.0}

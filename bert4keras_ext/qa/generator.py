@@ -6,8 +6,9 @@ import os
 
 
 from bert4keras_ext.decoding import (BanNGrams, CachedLM, Decoder, EndOnlyAfter, MinLength, NoRepeatNGram,
-                                     RepetitionPenalty, SpanConstraint, TopK, TopP)
+                                     RepetitionPenalty, RequireBefore, SpanConstraint, TopK, TopP)
 from bert4keras_ext.qa.answer_types import banned_words
+from bert4keras_ext.qa import question_form
 from bert4keras_ext.qa.text import decode_keeping_unknown, language_status
 
 
@@ -20,9 +21,12 @@ from bert4keras_ext.qa.text import decode_keeping_unknown, language_status
 # prefer_ended: a question search that reaches max_q_len returns a question that ended on its question mark, when the
 # beam found one, instead of the unfinished beam (a copied passage fragment); on validation paragraphs the degenerate
 # share fell from 9.4% to 1.2% and ROUGE-L rose from 0.369 to 0.385 (results/qa_generation/prefer_ended.md).
+# question_form: the question may end (question mark or end token) only once it holds a question word and a subject
+# (bert4keras_ext.qa.question_form: no bare "因为什么？", no statement with a question mark); where the beam finds no
+# such question within max_q_len, the question of the search without that rule is kept if it ended.
 QUESTION_DEFAULTS = dict(beam_size=3, no_repeat_ngram=2, repetition_penalty=1.2, min_question_len=2,
                          length_normalization=True, ban_answer_ngram=3, end_with_question_mark=True,
-                         answer_type_check=True, prefer_ended=True)
+                         answer_type_check=True, prefer_ended=True, question_form=True)
 QUESTION_MARKS = ('？', '?')
 
 
@@ -200,11 +204,24 @@ class QAGenerator:
             marks = [m for m in marks if m != self.tokenizer._token_unk_id]
             if marks:
                 procs.append(EndOnlyAfter(marks, self.sep))
+        if settings['question_form']:
+            procs.append(self._question_form_gate())
         if settings['no_repeat_ngram']:
             procs.append(NoRepeatNGram(settings['no_repeat_ngram']))
         if settings['repetition_penalty'] and settings['repetition_penalty'] != 1:
             procs.append(RepetitionPenalty(settings['repetition_penalty']))
         return procs
+
+    def _question_form_gate(self):
+        """The :class:`RequireBefore` of ``question_form``: question marks and the end token wait for an
+        interrogative character and ``MIN_SUBJECT_CHARS`` tokens that are not question-word, function or punctuation
+        characters (the token-level twin of :func:`bert4keras_ext.qa.question_form.lacks_subject`)."""
+        vocab = self.tokenizer._token_dict
+        marks = [vocab[m] for m in self.question_marks if m in vocab]
+        required = [vocab[c] for c in question_form.INTERROGATIVE_CHARS if c in vocab]
+        uncounted = [i for t, i in vocab.items() if len(t) == 1 and not question_form.subject_chars(t)]
+        return RequireBefore(marks + [self.sep], required=required, min_count=question_form.MIN_SUBJECT_CHARS,
+                             uncounted=uncounted)
 
     def _add_questions(self, records, chosen, overrides):
         settings = dict(self.question_settings, **overrides)
@@ -220,12 +237,21 @@ class QAGenerator:
                 owners.append((r, text, offset))
         if not q_inputs:
             return
-        questions = self.question_decoder.beam_search(
-            q_inputs, settings['beam_size'],
-            processors=self.question_processors(settings, q_answers, [text for _, text, _ in owners]),
-            segments=q_segments,
-            length_normalization=settings['length_normalization'],
-            prefer_ended=settings['prefer_ended'] and settings['length_normalization'])
+        answer_texts = [text for _, text, _ in owners]
+
+        def search(rows, s):
+            return self.question_decoder.beam_search(
+                [q_inputs[i] for i in rows], s['beam_size'],
+                processors=self.question_processors(s, [q_answers[i] for i in rows], [answer_texts[i] for i in rows]),
+                segments=[q_segments[i] for i in rows], length_normalization=s['length_normalization'],
+                prefer_ended=s['prefer_ended'] and s['length_normalization'])
+
+        questions = search(range(len(q_inputs)), settings)
+        unended = [i for i, q in enumerate(questions) if q.status != 'end']
+        if settings['question_form'] and unended:  # no question of that form within max_q_len: the ungated search
+            for i, q in zip(unended, search(unended, dict(settings, question_form=False))):
+                if q.status == 'end':
+                    questions[i] = q
         for (r, answer, pos), q in zip(owners, questions):
             ids = q.ids[:-1] if q.status == 'end' else q.ids
             question = decode_keeping_unknown(self.tokenizer, ids, records[r]['passage'])

@@ -4,7 +4,8 @@ single-step API (Decoder.prefill / Decoder.step). Test code only: the library ha
 import numpy as np
 
 from bert4keras_ext.decoding import (BanNGrams, EndOnlyAfter, MinLength, NoRepeatNGram, PythonProcessor,
-                                     RepetitionPenalty, SpanConstraint, SuffixAutomaton, Temperature, TopK, TopP)
+                                     RepetitionPenalty, RequireBefore, SpanConstraint, SuffixAutomaton, Temperature,
+                                     TopK, TopP)
 
 NEG = -np.inf
 
@@ -83,6 +84,15 @@ def end_only_after(lp, ids, tokens, end_ids):
     return out
 
 
+def require_before(lp, ids, tokens, required, min_count, uncounted):
+    out = lp.copy()
+    for i, row in enumerate(ids):
+        has_required = not required or any(t in required for t in row)
+        if not has_required or sum(t not in uncounted for t in row) < min_count:
+            out[i, tokens] = NEG
+    return out
+
+
 def repetition(lp, ids, penalty):
     out = lp.copy()
     for i, row in enumerate(ids):
@@ -121,6 +131,9 @@ def reference(proc):
         return lambda lp, ids, rows: ban_ngrams(lp, ids, rows, seqs, proc.n)
     if isinstance(proc, EndOnlyAfter):
         return lambda lp, ids, rows: end_only_after(lp, ids, proc.tokens, proc.end_ids)
+    if isinstance(proc, RequireBefore):
+        return lambda lp, ids, rows: require_before(lp, ids, proc.tokens, proc.required, proc.min_count,
+                                                    proc.uncounted)
     if isinstance(proc, RepetitionPenalty):
         return lambda lp, ids, rows: repetition(lp, ids, proc.penalty)
     if isinstance(proc, SpanConstraint):

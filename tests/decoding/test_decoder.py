@@ -3,8 +3,8 @@ import pytest
 
 from bert4keras_ext.checkpoints import load_model
 from bert4keras_ext.decoding import (BanNGrams, CachedLM, Decoder, EndOnlyAfter, MinLength, NoRepeatNGram,
-                                     PythonProcessor, RepetitionPenalty, SpanConstraint, Temperature, TopK, TopP,
-                                     attach_to_autoregressive_decoder)
+                                     PythonProcessor, RepetitionPenalty, RequireBefore, SpanConstraint, Temperature,
+                                     TopK, TopP, attach_to_autoregressive_decoder)
 from tasks.baselines import bert4keras_decoder
 from tests.decoding import reference
 
@@ -93,7 +93,8 @@ def processor_sets(v=12):
         'top-p': [TopP(0.6)], 'consistent nucleus': [Temperature(1.5), TopP(0.3, consistent=True, end_ids=[1])],
         'span': [SpanConstraint(passages, [0, 1], min_span=2)],
         'question rules': [MinLength(2, [0, 1]), BanNGrams([[[i, (i + 1) % v, 4]] for i in range(v)], 2),
-                           EndOnlyAfter([2, 3, 7], [0, 1]), NoRepeatNGram(2), RepetitionPenalty(1.5)],
+                           EndOnlyAfter([2, 3, 7], [0, 1]), NoRepeatNGram(2), RepetitionPenalty(1.5),
+                           RequireBefore([0, 1, 2], required=[3, 4, 5], min_count=2, uncounted=[3, 4, 6])],
         'unigram bans': [BanNGrams([[[5, 6]]] * v, 1), NoRepeatNGram(1)],
         'python': [PythonProcessor(lambda lp, ids, rows: np.where(np.arange(lp.shape[1]) % 3 == 0, -np.inf, lp))],
     }

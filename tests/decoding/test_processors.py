@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bert4keras_ext.decoding import (BanNGrams, EndOnlyAfter, MinLength, NoRepeatNGram, PrefixAllowedTokens,
-                                     RepetitionPenalty, SpanConstraint, SuffixAutomaton, Temperature, TopK, TopP, apply)
+                                     RepetitionPenalty, RequireBefore, SpanConstraint, SuffixAutomaton, Temperature, TopK,
+                                     TopP, apply)
 from tests.decoding import reference
 
 
@@ -75,6 +76,31 @@ def test_ban_ngrams_is_per_input_and_end_only_after_marks():
         EndOnlyAfter([], end_ids=[7])
     with pytest.raises(ValueError, match='n-gram size'):
         BanNGrams([], n=0)
+
+
+def test_require_before_holds_its_tokens_until_a_required_token_and_enough_counted_ones():
+    """The promise: the held tokens (here 7 and 8) come back only once the output holds a required token (1 or 2)
+    and at least min_count tokens outside the uncounted ones (1, 2 and 3 do not count); other tokens are never
+    touched."""
+    lp = np.log(np.full((6, 9), 1 / 9))
+    gate = RequireBefore([7, 8], required=[1, 2], min_count=2, uncounted=[1, 2, 3])
+    ids = [[3, 3, 3, 3], [5, 6, 3, 3], [1, 3, 3, 3], [1, 5, 3, 3], [5, 2, 6, 3], [3, 6, 1, 4]]
+    out = apply([gate], lp, ids)
+    held = np.isneginf(out[:, [7, 8]])
+    assert held.all(1).tolist() == [True, True, True, True, False, False]
+    assert held.any(1).tolist() == held.all(1).tolist()   # both held tokens together
+    assert np.isfinite(out[:, :7]).all()
+    assert np.isneginf(apply([gate], lp, [[]] * 6)[:, 7:]).all()  # nothing generated yet
+    only_required = apply([RequireBefore([7], required=[1])], lp[:2], [[4, 4], [4, 1]])
+    assert np.isneginf(only_required[0, 7]) and np.isfinite(only_required[1, 7])
+    only_count = apply([RequireBefore([7], min_count=2, uncounted=[3])], lp[:2], [[3, 3, 4], [4, 3, 5]])
+    assert np.isneginf(only_count[0, 7]) and np.isfinite(only_count[1, 7])
+    with pytest.raises(ValueError, match='required tokens or min_count'):
+        RequireBefore([7])
+    with pytest.raises(ValueError, match='at least one token'):
+        RequireBefore([], required=[1])
+    with pytest.raises(ValueError, match='outside the vocabulary'):
+        apply([RequireBefore([7], required=[20])], lp, ids)
 
 
 def test_bad_processor_arguments():
@@ -166,7 +192,9 @@ def test_every_tensor_processor_equals_its_numpy_reference(seed):
              TopP(0.5, consistent=True, end_ids=[7]), Temperature(0.7), MinLength(3, [7]), NoRepeatNGram(1),
              NoRepeatNGram(2), NoRepeatNGram(3), BanNGrams([[p] for p in passages], 2),
              BanNGrams([[p[:2]] for p in passages], 1), EndOnlyAfter([1, 2, 3], [7]), RepetitionPenalty(1.7),
-             SpanConstraint(passages, [7], min_span=2), SpanConstraint(passages[0], [7])]
+             SpanConstraint(passages, [7], min_span=2), SpanConstraint(passages[0], [7]),
+             RequireBefore([7, 8], required=[1, 2]), RequireBefore([7], min_count=2, uncounted=[0, 3, 4]),
+             RequireBefore([7, 1], required=[2, 3], min_count=1, uncounted=[2, 3])]
     for proc in procs + [procs[4:10], procs[10:]]:
         stack = proc if isinstance(proc, list) else [proc]
         ours = apply(stack, lp, ids, rows)

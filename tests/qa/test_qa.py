@@ -46,9 +46,16 @@ def test_cli_question_flags_reach_the_beam_search(generator_dir, tmp_path, monke
     out = tmp_path / 'pairs.jsonl'
     base = ['generate', '--checkpoint', generator_dir, '--input', str(src), '--output', str(out), '--answers', '2']
     cli.main(base)
-    cli.main(base + ['--prefer_ended', '0', '--answer_type_check', '0'])
-    assert len(calls) == 2
-    assert calls[0]['prefer_ended'] is True and calls[1]['prefer_ended'] == 0
+    first = list(calls)  # the gated search, then (for questions that did not end) the fallback search without it
+    del calls[:]
+    cli.main(base + ['--prefer_ended', '0', '--answer_type_check', '0', '--question_form', '0'])
+    assert len(calls) == 1 and first
+    assert first[0]['prefer_ended'] is True and calls[0]['prefer_ended'] == 0
+
+    def gates(c):
+        return [type(p).__name__ for p in c['processors']].count('RequireBefore')
+
+    assert gates(first[0]) == 1 and gates(calls[0]) == 0  # the generator's default (on), then --question_form 0
 
 
 def test_cli_files_stdin_and_bad_json(generator_dir, tmp_path, capsys, monkeypatch):
@@ -183,6 +190,60 @@ def test_questions_never_copy_answer_ngrams_and_end_after_a_mark(generator_dir):
                    for p in plain.question_processors(plain.question_settings, [[5]]))
 
 
+def test_question_form_rules():
+    from bert4keras_ext.qa import question_form as qf
+    assert qf.lacks_subject('因为什么？') and qf.lacks_subject('什么时候？') and qf.lacks_subject('他是谁？')
+    assert not qf.lacks_subject('谁发明了电话？') and qf.subject_chars('故宫是哪一年建成的？') == '故宫一年建成'
+    assert qf.lacks_subject('') and qf.lacks_subject(None)
+    assert not qf.has_interrogative('佩内塔七次参加美网？') and qf.has_interrogative('佩内塔参加了几次美网？')
+    # the decoding-time characters stand for every question word of the degenerate check
+    words = [m for m in qf.QUESTION_MARKERS if m not in ('？', '?')]
+    assert all(any(c in qf.INTERROGATIVE_CHARS for c in w) for w in words)
+    assert set(qf.INTERROGATIVE_CHARS) <= set(qf.NON_SUBJECT_CHARS)
+
+
+def test_question_form_setting_ends_questions_only_with_a_question_word_and_a_subject(generator_dir, monkeypatch):
+    """The promise of ``question_form``: a question that ended holds an interrogative character and at least
+    MIN_SUBJECT_CHARS subject characters. The tiny vocabulary has no question words or question mark, so two of
+    its characters stand for the interrogatives and 的 for the question mark; a processor placed first makes the
+    mark and the end token the model's favourites, so that questions end as soon as they may."""
+    import tensorflow as tf
+    from bert4keras_ext.decoding import LogitsProcessor
+    from bert4keras_ext.qa import question_form as qf
+    from bert4keras_ext.qa.generator import QAGenerator
+    monkeypatch.setattr(qf, 'INTERROGATIVE_CHARS', '人国')
+
+    class EndEarly(LogitsProcessor):
+        def __init__(self, ids):
+            self.ids = ids
+
+        def __call__(self, scores, output_ids, step, rows):
+            boost = tf.reduce_any(tf.range(tf.shape(scores)[1])[None, :] == tf.constant(self.ids)[:, None], 0)
+            return scores + tf.where(boost, 30.0, 0.0)[None, :]
+
+    rng = np.random.RandomState(3)
+    passages = [random_text(rng, 14) for _ in range(6)]
+
+    def generate(on):
+        g = QAGenerator.load(generator_dir, question={'question_form': on, 'ban_answer_ngram': 0})
+        g.question_marks = ('的',)
+        real = g.question_processors
+        marks = [g.tokenizer.token_to_id('的'), g.sep]
+        monkeypatch.setattr(g, 'question_processors', lambda *a, **k: [EndEarly(marks)] + real(*a, **k))
+        if on:
+            assert 'RequireBefore' in [type(p).__name__ for p in real(g.question_settings)]
+        recs = g.questions(passages, [[p[2:5], p[8:10]] for p in passages])
+        return [pair['question'] for r in recs for pair in r['pairs']]
+
+    made = {on: generate(on) for on in (False, True)}
+    assert made[False] and all(q.endswith('的') and len(q) == 2 for q in made[False]), made[False]  # no gate
+    for q in made[True]:
+        assert q.endswith('的') and qf.has_interrogative(q) and not qf.lacks_subject(q), q
+    # where no question of that form fits in max_q_len, the ungated search's (ended) question is kept
+    monkeypatch.setattr(qf, 'MIN_SUBJECT_CHARS', 100)
+    assert generate(True) == made[False]
+
+
 def test_degenerate_questions_and_quality():
     from bert4keras_ext.qa.evaluate import answer_lengths, degeneration, question_quality
     assert degeneration('') == 'empty' and degeneration('日日日日？') == 'repeated_char'
@@ -191,6 +252,7 @@ def test_degenerate_questions_and_quality():
     q = question_quality(['什么时候？', '什么时候？', '谁？', '在2000000'])
     assert q['degenerate_share'] == 0.25 and q['distinct_share'] == 0.75
     assert q['no_question_word_share'] == 0.25  # '在2000000'
+    assert q['no_subject_share'] == 0.75  # '什么时候？' twice and '谁？'
     assert question_quality(['北京的面积？'])['no_question_word_share'] == 1.0  # a question mark alone
     assert q['degenerate_kinds'] == {'repeated_char': 1}
     lengths = answer_lengths([{'pairs': [{'answer': '北京'}, {'answer': '一'}]}, {'pairs': []}])
