@@ -26,7 +26,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from machine import cpu  # noqa: E402  (benchmarks/machine.py)
+from machine import cpu, limit_isa  # noqa: E402  (benchmarks/machine.py)
 
 SIZES = {
     'tiny': dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512),
@@ -60,7 +60,7 @@ def agreement(dec32, dec16, inputs):
     return worst, same / max(total, 1)
 
 
-def ours_and_stock(size, modes, batches, stock_inputs, rng, bf16=False):
+def ours_and_stock(size, modes, batches, stock_inputs, rng, bf16=False, prefill_jit=False):
     import bert4keras_ext  # noqa: F401
     from bert4keras_ext.checkpoints.tiny import tiny_config
     from bert4keras_ext.decoding import Decoder, MinLength, SpanConstraint, TopK, TopP
@@ -69,7 +69,7 @@ def ours_and_stock(size, modes, batches, stock_inputs, rng, bf16=False):
     config = tiny_config(VOCAB, max_position_embeddings=512, **SIZES[size])
     model = build_model(config, application='unilm').model
     src = [[101] + list(rng.randint(1000, VOCAB, size=SRC - 2)) + [END] for _ in range(max(batches))]
-    dec = Decoder(model, END, maxlen=GEN, minlen=GEN)
+    dec = Decoder(model, END, maxlen=GEN, minlen=GEN, prefill_jit=prefill_jit)
     old = bert4keras_decoder(model, END, maxlen=GEN, minlen=GEN)
     rows = []
     if bf16:
@@ -159,12 +159,18 @@ def main(argv=None):
                    'report its agreement with float32')
     p.add_argument('--peer_python', default=None, help='python of an environment with torch + transformers '
                    '(benchmarks/peer/requirements.txt): adds Hugging Face rows measured in the same run')
+    p.add_argument('--isa', choices=['avx2'], default=None, help='limit every kernel choice (ours and the peer) to '
+                   'this instruction set: an AVX-512 machine then runs an AVX2-only machine\'s kernels (machine.py)')
+    p.add_argument('--prefill_jit', action='store_true', help='ours with Decoder(prefill_jit=True): the prompts\' '
+                   'forward as XLA programs')
     args = p.parse_args(argv)
+    if args.isa:
+        limit_isa(args.isa)  # before TensorFlow is imported below
     print('CPU: %s' % cpu(), flush=True)  # the machine kind decides the kernels (AVX2 vs AVX-512 / AMX)
     rng = np.random.RandomState(0)
     rows = []
     for size in args.sizes:
-        rows += ours_and_stock(size, args.modes, args.batches, args.stock_inputs, rng, args.bf16)
+        rows += ours_and_stock(size, args.modes, args.batches, args.stock_inputs, rng, args.bf16, args.prefill_jit)
     hf = peer(args.peer_python, args.sizes, args.modes, args.batches) if args.peer_python else {}
     names = ['prefill', 'loop', 'python_other']
     print('\nWhere our time goes (ms per generated token position, one call split into phases):\n')

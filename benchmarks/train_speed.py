@@ -29,8 +29,10 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from machine import cpu  # noqa: E402  (benchmarks/machine.py)
+from machine import cpu, limit_isa  # noqa: E402  (benchmarks/machine.py)
 
+if '--isa' in sys.argv[:-1]:  # before TensorFlow is imported (see --isa in main)
+    limit_isa(sys.argv[sys.argv.index('--isa') + 1])
 import bert4keras_ext  # noqa: E402,F401  (arranges tf-keras before TensorFlow is imported)
 import tensorflow as tf  # noqa: E402
 
@@ -204,7 +206,12 @@ def main(argv=None):
     p.add_argument('--mlm_steps', type=int, default=10, help='MLM pretraining steps timed (0: skip), after 2 '
                    'warm-up steps, at the shipped shape, batch 64 x 128 tokens')
     p.add_argument('--output', default=None, help='directory for results.json and summary.md')
+    p.add_argument('--isa', choices=['avx2'], default=None, help='limit every kernel choice (ours and the peer) to '
+                   'this instruction set: an AVX-512 machine then runs an AVX2-only machine\'s kernels (machine.py; '
+                   'applied at import, from the command line)')
     args = p.parse_args(argv)
+    if args.isa and os.environ.get('ONEDNN_MAX_CPU_ISA') is None:
+        raise SystemExit('--isa must be given on the command line (it is applied before TensorFlow is imported)')
     import bert4keras_ext  # noqa: F401
     from bert4keras_ext.pretraining import default_bert_dir
     shipped = default_bert_dir()

@@ -108,21 +108,28 @@ class LMBackend:
                 return tf.gather(self.table, tokens), {'last': tokens}
     """
     max_position = 10 ** 9
+    #: with ``prefill_jit``, prompts are padded to a multiple of this many tokens (one XLA program per bucket and
+    #: batch size instead of one per prompt length)
+    PREFILL_BUCKET = 32
 
-    def compile_functions(self, jit_compile=False, autograph=True):
-        """``prefill`` (tf.function), ``step`` and ``reorder_step`` (tf.function, XLA with ``jit_compile``); the
-        search loops (:meth:`loop`) are compiled on first use, XLA too unless a processor calls Python.
-        ``autograph=False`` traces them without AutoGraph (faster first calls: AutoGraph converts every layer's
-        ``call``), for a backend whose ``_prefill`` / ``_step`` and model use no Python control flow on tensors; a
-        loop with a processor that asks for AutoGraph (:attr:`LogitsProcessor.autograph`) is traced with it."""
+    def compile_functions(self, jit_compile=False, autograph=True, prefill_jit=False):
+        """``prefill`` (tf.function, XLA with ``prefill_jit``), ``step`` and ``reorder_step`` (tf.function, XLA with
+        ``jit_compile``); the search loops (:meth:`loop`) are compiled on first use, XLA too unless a processor calls
+        Python. ``autograph=False`` traces them without AutoGraph (faster first calls: AutoGraph converts every
+        layer's ``call``), for a backend whose ``_prefill`` / ``_step`` and model use no Python control flow on
+        tensors; a loop with a processor that asks for AutoGraph (:attr:`LogitsProcessor.autograph`) is traced with
+        it. ``prefill_jit``: the prompts' forward as XLA programs (:class:`~.decoder.Decoder` then pads prompts to a
+        multiple of ``PREFILL_BUCKET`` tokens); faster where oneDNN's own kernels are slow (AVX2-only CPUs),
+        a compile per bucket and batch size on first use."""
         self.jit_compile = bool(jit_compile)
+        self.prefill_jit = bool(prefill_jit)
         self.autograph = bool(autograph)
         compiled = dict(reduce_retracing=True, autograph=self.autograph)
         # ids, segments [b, S], lengths [b], capacity: one trace for every batch shape (a prompt batch of another
         # shape would otherwise trace it again before reduce_retracing relaxes the shapes)
         prompts = [tf.TensorSpec([None, None], tf.int32)] * 2 + [tf.TensorSpec([None], tf.int32),
                                                                  tf.TensorSpec([], tf.int32)]
-        self.prefill = tf.function(self._prefill, input_signature=prompts, **compiled)
+        self.prefill = tf.function(self._prefill, input_signature=prompts, jit_compile=self.prefill_jit, **compiled)
         self.step = tf.function(self._step, jit_compile=jit_compile, **compiled)
         self.reorder_step = tf.function(self._reorder_step, jit_compile=jit_compile, **compiled)
         self._loops = {}

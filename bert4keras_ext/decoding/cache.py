@@ -38,12 +38,14 @@ class CachedLM(LMBackend):
     model: the bert4keras builder or its Keras model. application: 'unilm' (target tokens get segment 1) or 'lm'.
     """
 
-    def __init__(self, model, application='unilm', head=None, jit_compile=False, dtype='float32'):
+    def __init__(self, model, application='unilm', head=None, jit_compile=False, dtype='float32', prefill_jit=False):
         """head: an optional :class:`bert4keras_ext.layers.SelfTerminatingHead` applied to the MLM logits and the
         last encoder layer's hidden states; its running product is then part of the decoder state. It counts the
         positions the head was trained on: every position for 'lm'; for 'unilm' those that predict a target token
         (``target_step_mask``: the given target prefix and the generated tokens), not the source.
-        dtype: 'float32' (default) or 'bfloat16' (matrix products and cache; see the module docstring)."""
+        dtype: 'float32' (default) or 'bfloat16' (matrix products and cache; see the module docstring).
+        jit_compile / prefill_jit: XLA for the step and search loops / for the prompts' forward
+        (:meth:`LMBackend.compile_functions`)."""
         if application not in ('unilm', 'lm'):
             raise ValueError("application must be 'unilm' or 'lm', got %r" % application)
         if dtype not in ('float32', 'bfloat16'):
@@ -81,7 +83,7 @@ class CachedLM(LMBackend):
         self._low = {}
         if self.dtype != tf.float32:
             self._make_low_precision_copies()
-        self.compile_functions(jit_compile, autograph=False)  # the model's own layers: plain TF ops
+        self.compile_functions(jit_compile, autograph=False, prefill_jit=prefill_jit)  # the model's layers: plain ops
 
     def _make_low_precision_copies(self):
         """Weights of the matrix products in ``self.dtype``, made once (a per-step cast would read the float32

@@ -67,6 +67,10 @@ class Decoder:
         dtype: ``'float32'`` (default) or ``'bfloat16'``: matrix products and the cache in bfloat16 (faster on CPUs
             with bfloat16 units; log-probs agree with float32 to about 1e-2, so a near tie can pick another token —
             ``benchmarks/decoding_speed.py --bf16`` measures both).
+        prefill_jit: run the prompts' forward as XLA programs, prompts padded to a multiple of
+            ``LMBackend.PREFILL_BUCKET`` tokens (outputs equal within float rounding): faster where oneDNN's
+            kernels are slow (AVX2-only CPUs; ``benchmarks/decoding_speed.py --prefill_jit``), a compile on the
+            first call per bucket and batch size. Default off.
 
     Inputs are a *batch*: a list of token-id lists, with ``segments`` a list of segment-id lists (default all 0).
     ``greedy`` and ``beam_search`` return one :class:`Result` (``ids``, ``score``, ``status``) per input,
@@ -81,7 +85,8 @@ class Decoder:
         samples = dec.sample([token_ids], n=4, processors=[TopP(0.9)], segments=[segment_ids], seed=0)[0]
     """
 
-    def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm', jit_compile=None, dtype='float32'):
+    def __init__(self, model, end_ids, maxlen, minlen=1, application='unilm', jit_compile=None, dtype='float32',
+                 prefill_jit=False):
         if jit_compile is None:  # measured (README, decoding): XLA helps the float32 step, slows the bfloat16 one
             jit_compile = dtype == 'float32'
         if isinstance(model, LMBackend):
@@ -90,7 +95,7 @@ class Decoder:
             raise TypeError('%r has a prefill but is not an LMBackend: subclass bert4keras_ext.decoding.LMBackend '
                             '(implement _prefill and _step, call compile_functions)' % (model,))
         else:
-            self.lm = CachedLM(model, application, jit_compile=jit_compile, dtype=dtype)
+            self.lm = CachedLM(model, application, jit_compile=jit_compile, dtype=dtype, prefill_jit=prefill_jit)
         end_ids = [end_ids] if np.isscalar(end_ids) else list(end_ids)
         if not end_ids:
             raise ValueError('end_ids must name at least one token id')
@@ -155,6 +160,9 @@ class Decoder:
         if s + self.maxlen > self.lm.max_position:
             raise ValueError('input length %d + maxlen %d exceeds the model\'s %d positions'
                              % (s, self.maxlen, self.lm.max_position))
+        if getattr(self.lm, 'prefill_jit', False):  # one XLA program per bucket, not per prompt length
+            bucket = self.lm.PREFILL_BUCKET
+            s = max(s, min(-(-s // bucket) * bucket, self.lm.max_position - self.maxlen))
         ids = np.zeros((len(inputs), s), 'int32')
         seg = np.zeros_like(ids)
         for r, x in enumerate(inputs):

@@ -331,6 +331,33 @@ def test_bfloat16_log_probs_follow_float32(unilm):
     np.testing.assert_allclose(np.exp(outs['bfloat16']).sum(-1), 1, atol=1e-3)
 
 
+@pytest.mark.parametrize('bucket', [8, 32])  # 32: the bucket passes max_position - maxlen and is cut back to it
+def test_prefill_jit_pads_prompts_to_a_bucket_and_changes_no_output(unilm, bucket, monkeypatch):
+    """``prefill_jit``: the prompts' forward as XLA programs over prompts padded to a multiple of PREFILL_BUCKET
+    (never beyond max_position - maxlen); log-probs over prefill and 10 steps equal the default path within float
+    rounding, and beam search returns the same hypotheses."""
+    from bert4keras_ext.decoding import LMBackend
+    monkeypatch.setattr(LMBackend, 'PREFILL_BUCKET', bucket)
+    src = sources(3, np.random.RandomState(4))
+    outs, beams, sizes = {}, {}, {}
+    for jit in (False, True):
+        dec = Decoder(unilm, END, maxlen=10, prefill_jit=jit)
+        assert dec.lm.prefill_jit is jit
+        state = dec.prefill(src)
+        sizes[jit] = state.prompt_size
+        seq = [state.log_probs]
+        for t in range(10):
+            state = dec.step(state, np.array([5, 6, 7], 'int32'))
+            seq.append(state.log_probs)
+        outs[jit] = np.stack(seq)
+        beams[jit] = [(r.ids, r.status) for r in dec.beam_search(src, 3)]
+    longest = max(len(x) for x in src)
+    assert sizes[False] == longest
+    assert sizes[True] == min(-(-longest // bucket) * bucket, 32 - 10) > longest
+    np.testing.assert_allclose(outs[True], outs[False], atol=1e-5)
+    assert beams[True] == beams[False]
+
+
 def test_bfloat16_refuses_unknown_dtype(unilm):
     with pytest.raises(ValueError, match='dtype'):
         CachedLM(unilm, dtype='float16')
