@@ -188,8 +188,10 @@ def _labels(labels, part):
     return labels if part is None else labels[part]
 
 
-def run_seed(ctx, seed, split, arms, metrics, log=print):
-    """Every arm (every grid point) on one seed's split; returns ``{result name: record}``."""
+def run_seed(ctx, seed, split, arms, metrics, log=print, checkpoint=None):
+    """Every arm (every grid point) on one seed's split; returns ``{result name: record}``. With a
+    :class:`Checkpoint`, each grid point's outcome is stored when it finishes and one stored by an interrupted
+    session is reused (every grid point starts from ``ctx.seed(seed)``, so skipping one changes no other)."""
     seen = _seen(split)
     records = {}
     for arm in arms:
@@ -201,6 +203,10 @@ def run_seed(ctx, seed, split, arms, metrics, log=print):
         labels, fns = _labels(split.test_labels, arm.part), arm.metrics or metrics
         tried = []
         for params in arm.grid:
+            stored = checkpoint.grid_point(seed, split, arm.name, params) if checkpoint is not None else None
+            if stored is not None:
+                tried.append((params,) + stored)
+                continue
             ctx.seed(seed)
             before = fingerprint(split.train)
             started = time.perf_counter()
@@ -211,6 +217,8 @@ def run_seed(ctx, seed, split, arms, metrics, log=print):
                 raise RuntimeError('arm %r changed the training data in place: arms of a seed must see the same '
                                    'data' % arm.name)
             tried.append((params, _views(outcome), seconds))
+            if checkpoint is not None:
+                checkpoint.save_grid_point(seed, split, arm.name, params, tried[-1][1], seconds)
         for view in tried[0][1]:
             name = arm.name if view is None else '%s/%s' % (arm.name, view)
             best = tried[0]
@@ -239,10 +247,12 @@ def run_seed(ctx, seed, split, arms, metrics, log=print):
 
 
 class Checkpoint:
-    """``checkpoint.json`` in the run's output directory: every finished seed's records, written after each seed, so
-    that an interrupted run continues with ``--resume`` (a full run may outlast a session). Finished seeds are
-    reused only when the package commit and every option except ``--seeds``/``--resume``/``--output_dir`` match the run that wrote
-    them, and the seed's data has the same fingerprints; anything else is refused rather than mixed."""
+    """``checkpoint.json`` in the run's output directory: every finished seed's records, written after each seed,
+    and the outcome of every finished grid point of the seed under way, written after each grid point, so that an
+    interrupted run continues with ``--resume`` (a full run may outlast a session; so may one seed). Finished seeds
+    and grid points are reused only when the package commit and every option except
+    ``--seeds``/``--resume``/``--output_dir`` match the run that wrote them, and the seed's data has the same
+    fingerprints; anything else is refused rather than mixed."""
 
     IGNORED = ('resume', 'seeds', 'output_dir')
 
@@ -250,7 +260,7 @@ class Checkpoint:
         self.ctx, self.path, self.log = ctx, ctx.path('checkpoint.json'), log
         self.key = {'format': FORMAT, 'commit': getattr(ctx, 'commit', None), 'config': config,
                     'args': _plain({k: v for k, v in sorted(vars(ctx.args).items()) if k not in self.IGNORED})}
-        self.done, self.resumed = {}, []
+        self.done, self.resumed, self.partial = {}, [], {}
         if getattr(ctx.args, 'resume', False) and os.path.exists(self.path):
             with open(self.path, encoding='utf-8') as f:
                 saved = json.load(f)
@@ -261,9 +271,12 @@ class Checkpoint:
                                      % (self.path, field, saved['key'][field], self.key[field]))
             self.done = saved['seeds']
             self.resumed = saved['sessions']
+            self.partial = saved.get('partial', {})
             ctx.earlier_seconds = sum(s['seconds'] for s in self.resumed)
-            log('--resume: seeds %s finished earlier (%s)' % (', '.join(sorted(self.done, key=int)) or 'none',
-                                                              self.path))
+            points = sum(len(p['points']) for p in self.partial.values())
+            log('--resume: seeds %s finished earlier (%s)%s' % (
+                ', '.join(sorted(self.done, key=int)) or 'none', self.path,
+                '; %d grid point(s) of an unfinished seed kept' % points if points else ''))
         self.session = {'seeds': [], 'seconds': 0.0}
         self.started = time.time()
 
@@ -277,15 +290,42 @@ class Checkpoint:
                              % (seed, self.path, saved['seen'], _seen(split)))
         return saved['records']
 
+    @staticmethod
+    def _point_key(arm_name, params):
+        return json.dumps([arm_name, _plain(params)], sort_keys=True)
+
+    def grid_point(self, seed, split, arm_name, params):
+        """``(views, seconds)`` of a grid point an interrupted session finished for this seed (on the same data),
+        else None."""
+        saved = self.partial.get(str(seed))
+        point = saved and saved['points'].get(self._point_key(arm_name, params))
+        if not point:
+            return None
+        if saved['seen'] != _seen(split):
+            raise SystemExit('--resume: seed %d of %s was run on other data (fingerprints %r, now %r)'
+                             % (seed, self.path, saved['seen'], _seen(split)))
+        return {view: out for view, out in point['views']}, point['seconds']
+
+    def save_grid_point(self, seed, split, arm_name, params, views, seconds):
+        saved = self.partial.setdefault(str(seed), {'seen': _seen(split), 'points': {}})
+        saved['points'][self._point_key(arm_name, params)] = {'views': _plain([[v, out] for v, out in views.items()]),
+                                                              'seconds': round(seconds, 2)}
+        self._write()
+
     def save(self, seed, split, records, seconds):
         self.done[str(seed)] = {'seen': _seen(split), 'records': _plain(records), 'seconds': round(seconds, 1)}
+        self.partial.pop(str(seed), None)
         self.session['seeds'].append(seed)
+        self._write()
+
+    def _write(self):
         self.session['seconds'] = round(time.time() - self.started, 1)
         if not getattr(self.ctx, 'is_chief', True):
             return
         tmp = self.path + '.tmp'
         with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump({'key': self.key, 'seeds': self.done, 'sessions': self.resumed + [self.session]}, f)
+            json.dump({'key': self.key, 'seeds': self.done, 'sessions': self.resumed + [self.session],
+                       'partial': self.partial}, f)
         os.replace(tmp, self.path)  # a run killed while writing leaves the previous checkpoint whole
 
 
@@ -411,7 +451,7 @@ def run(ctx, title, data, arms, metrics, claims=(), tables=None, config=None, n_
         records = checkpoint.finished(seed, split)
         if records is None:
             started = time.time()
-            records = run_seed(ctx, seed, split, arms, metrics, log)
+            records = run_seed(ctx, seed, split, arms, metrics, log, checkpoint)
             checkpoint.save(seed, split, records, time.time() - started)
         results['seeds'].append({'seed': seed, 'results': records})
     results['sessions'] = checkpoint.resumed + [checkpoint.session]  # more than one when resumed

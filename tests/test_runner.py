@@ -233,3 +233,43 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
                                                     '--quick', '--resume', '--dropout', '0.3'])
     with pytest.raises(SystemExit, match='another args'):
         runner.run(experiment.start(other), 'fake', data, arms(), ACC, claims)
+
+
+def test_a_seed_interrupted_between_grid_points_resumes_from_its_last_grid_point(tmp_path):
+    """Within a seed, every finished grid point is kept: a session that ends during arm b of seed 1 leaves arm a's
+    three grid points of that seed stored; --resume runs only what was left (b of seed 1, then seed 2) and gives
+    the results of one uninterrupted run."""
+    data, _ = fake_data()
+    calls = []
+
+    def arms(fail=None):
+        def run_a(data_, seed, knob=0):
+            calls.append(('a', seed, knob))
+            return skill_arm(0.7)(data_, seed, knob)
+
+        def run_b(data_, seed):
+            if (seed, 'b') == fail:
+                raise KeyboardInterrupt  # the session ended here
+            calls.append(('b', seed, 0))
+            return skill_arm(0.6)(data_, seed)
+        return [runner.Arm('a', run_a, grid=[{'knob': k} for k in range(3)], select=('score', 'max')),
+                runner.Arm('b', run_b)]
+
+    claims = [runner.Claim('x', 'a beats b', 'accuracy', 'a', 'b')]
+    whole = runner.run(make_ctx(tmp_path / 'whole'), 'fake', data, arms(), ACC, claims)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(make_ctx(tmp_path / 'cut'), 'fake', data, arms(fail=(1, 'b')), ACC, claims)
+    with open(tmp_path / 'cut' / 'checkpoint.json') as f:
+        saved = json.load(f)
+    assert sorted(saved['seeds']) == ['0'] and len(saved['partial']['1']['points']) == 3
+    del calls[:]
+    args = experiment.parser('x', 'x').parse_args(['--output_dir', str(tmp_path / 'cut'), '--seeds', '3',
+                                                   '--quick', '--resume'])
+    resumed = runner.run(experiment.start(args), 'fake', data, arms(), ACC, claims)
+    assert calls == [('b', 1, 0)] + [('a', 2, k) for k in range(3)] + [('b', 2, 0)]
+    strip = lambda r: [{n: {k: v for k, v in rec.items() if k != 'seconds'} for n, rec in s['results'].items()}
+                       for s in r['seeds']]
+    assert json.loads(json.dumps(strip(resumed), default=float)) == json.loads(json.dumps(strip(whole), default=float))
+    assert resumed['claims'] == whole['claims']
+    with open(tmp_path / 'cut' / 'checkpoint.json') as f:
+        assert json.load(f)['partial'] == {}  # a finished seed keeps its records, not its grid points
