@@ -9,7 +9,8 @@ interrogative does not fit the answer's type (the rule table of bert4keras_ext.q
 ``--setting prefer_ended`` compares another boolean question-decoding setting the same way, off vs on (the beam
 search returns a question that ended on its question mark, when it found one, rather than an unfinished beam cut at
 ``max_q_len``); so does ``--setting question_form`` (a question ends only once it holds a question word and a
-subject). Every run also prints the share of questions without a subject and without an interrogative character
+subject); ``--setting ban_answer_ngram`` compares 0 (off) with 3 (on: no 3-gram of the answer in its question).
+Every run also prints the share of questions without a subject and without an interrogative character
 (bert4keras_ext.qa.question_form).
 
 The shipped generator was trained on the CMRC training paragraphs (validation included), so the validation figures
@@ -33,7 +34,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--split', choices=['validation', 'held_out'], default='validation')
     p.add_argument('--limit', type=int, default=None, help='first N paragraphs only')
-    p.add_argument('--setting', choices=['answer_type_check', 'prefer_ended', 'question_form'],
+    p.add_argument('--setting', choices=['answer_type_check', 'prefer_ended', 'question_form', 'ban_answer_ngram'],
                    default='answer_type_check',
                    help='the boolean question-decoding setting compared off vs on')
     args = p.parse_args(argv)
@@ -60,7 +61,8 @@ def main(argv=None):
     gold_a = [qa['answers'][0]['text'] for g in golds for qa in g]
     rows, per_question = {}, {}
     for check in (False, True):
-        gen = QAGenerator.load(question={args.setting: check})
+        value = (3 if check else 0) if args.setting == 'ban_answer_ngram' else check  # its default n-gram size: 3
+        gen = QAGenerator.load(question={args.setting: value})
         gen.questions(passages[:1], [answers[0][:1]])  # trace once
         start = time.perf_counter()
         made = gen.questions(passages, answers)
@@ -73,6 +75,7 @@ def main(argv=None):
                        'type_mismatch': float(np.mean([mismatched(q, a) for q, a in zip(qs, gold_a)])),
                        'no_subject': float(np.mean([lacks_subject(q) for q in qs])),
                        'no_interrogative': float(np.mean([not has_interrogative(q) for q in qs])),
+                       'holds_answer': float(np.mean([a in q for q, a in zip(qs, gold_a)])),
                        'gold_type_mismatch': float(np.mean([mismatched(q, a) for q, a in zip(gold_q, gold_a)])),
                        'questions': len(qs), 'seconds': seconds}
         print(check, rows[check], flush=True)
@@ -81,13 +84,13 @@ def main(argv=None):
     option = '' if args.setting == 'answer_type_check' else ' --setting %s' % args.setting
     print('\nCommand: `python benchmarks/qa_answer_types.py --split %s%s`; CPU %s.\n' % (args.split, option, cpu()))
     print('| %s | question ROUGE-L | degenerate | interrogative does not fit the answer | no subject | '
-          'no interrogative character | seconds |' % args.setting)
-    print('|---|---|---|---|---|---|---|')
+          'no interrogative character | question holds its answer | seconds |' % args.setting)
+    print('|---|---|---|---|---|---|---|---|')
     for check in (False, True):
         r = rows[check]
-        print('| %s | %.3f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f |' % (
+        print('| %s | %.3f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f |' % (
             'on' if check else 'off', r['rouge_l'], 100 * r['degenerate'], 100 * r['type_mismatch'],
-            100 * r['no_subject'], 100 * r['no_interrogative'], r['seconds']))
+            100 * r['no_subject'], 100 * r['no_interrogative'], 100 * r['holds_answer'], r['seconds']))
     diff, low, high = bootstrap_ci(per_question[True], per_question[False])
     print('\nROUGE-L on - off: %+.3f [%+.3f, %+.3f] (paired percentile bootstrap over the questions, 95%%).'
           % (diff, low, high))

@@ -168,7 +168,7 @@ def parser():
                    help='question decoding: fewest tokens (default: the generator\'s, 2)')
     g.add_argument('--ban_answer_ngram', type=int, default=None,
                    help='question decoding: no n-gram of this size from the answer (0: off; default: the '
-                   'generator\'s, 3)')
+                   'generator\'s, 0)')
     g.add_argument('--end_with_question_mark', type=int, choices=[0, 1], default=None,
                    help='question decoding: 1 = a question ends only after a question mark (default: the '
                    'generator\'s, 1)')
