@@ -42,8 +42,6 @@ def evaluate(records, references, seconds=None):
     return out
 
 
-
-
 def degeneration(question):
     """Why a generated question is degenerate ('empty', 'repeated_char': a character three times in a row,
     'no_question_form': no question mark or question word), or None when it is not."""
