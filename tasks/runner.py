@@ -329,6 +329,63 @@ class Checkpoint:
         os.replace(tmp, self.path)  # a run killed while writing leaves the previous checkpoint whole
 
 
+def merge_checkpoints(target, sources, log=print):
+    """Add the finished seeds of other output directories' checkpoints to ``target``'s: one full run split over
+    processes (or machines) by seed, e.g. ``--seed 1 --seeds 1`` and ``--seed 2 --seeds 1`` beside a run that did seed
+    0, then ``--resume`` from ``target`` with ``--seeds 3`` writes the results of all three without running them
+    again. A seed's records depend on its number only (every seed and grid point starts from ``ctx.seed(seed)``), so
+    the checkpoints must agree on the format, the package commit, the configuration and every option except
+    ``--seed``, ``--seeds``, ``--resume`` and ``--output_dir``; a seed present in two of them with different data
+    fingerprints, or in ``target`` already, is refused. Grid points of unfinished seeds in a source are not merged.
+
+    Args:
+        target: the output directory whose ``checkpoint.json`` receives the seeds (it must exist).
+        sources: output directories of the other processes.
+        log: where the merged seeds are reported.
+
+    Returns:
+        The merged seeds' numbers, sorted.
+
+    Example:
+        ``python -m tasks.runner merge outputs/v2/qa_extrinsic outputs/v2/qa_extrinsic_seed2``
+    """
+    def read(directory):
+        path = os.path.join(directory, 'checkpoint.json')
+        if not os.path.exists(path):
+            raise SystemExit('merge: %s has no checkpoint.json' % directory)
+        with open(path, encoding='utf-8') as f:
+            return path, json.load(f)
+
+    def comparable(key):
+        return dict(key, args={k: v for k, v in key['args'].items() if k != 'seed'})
+
+    path, merged = read(target)
+    added = []
+    for source in sources:
+        source_path, saved = read(source)
+        for field in ('format', 'commit', 'config', 'args'):
+            if comparable(saved['key'])[field] != comparable(merged['key'])[field]:
+                raise SystemExit('merge: %s holds a run with another %s (%r; %s: %r)' % (
+                    source_path, field, saved['key'][field], path, merged['key'][field]))
+        for seed, record in saved['seeds'].items():
+            if seed in merged['seeds']:
+                raise SystemExit('merge: seed %s is in both %s and %s' % (seed, source_path, path))
+            held = merged.get('partial', {}).get(seed)
+            if held is not None and held['seen'] != record['seen']:
+                raise SystemExit('merge: seed %s of %s was run on other data than the grid points %s holds'
+                                 % (seed, source_path, path))
+            merged['seeds'][seed] = record
+            merged.get('partial', {}).pop(seed, None)
+            added.append(int(seed))
+        merged['sessions'] += [dict(s, merged_from=os.path.basename(os.path.normpath(source))) for s in saved['sessions']]
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        json.dump(merged, f)
+    os.replace(tmp, path)
+    log('merge: seeds %s added to %s' % (', '.join(map(str, sorted(added))) or 'none', path))
+    return sorted(added)
+
+
 def _seen(split):
     return {'train': fingerprint(split.train), 'valid': fingerprint(split.valid), 'test': fingerprint(split.test)}
 
@@ -533,3 +590,15 @@ def load(path):
         results = json.load(f)
     results.setdefault('format', 1)
     return results
+
+
+if __name__ == '__main__':
+    import argparse
+    parser = argparse.ArgumentParser(prog='python -m tasks.runner',
+                                     description='Merge the finished seeds of parallel processes of one full run.')
+    commands = parser.add_subparsers(dest='command', required=True)
+    merge = commands.add_parser('merge', help=merge_checkpoints.__doc__.split('\n')[0])
+    merge.add_argument('target', help='output directory receiving the seeds (then --resume from it)')
+    merge.add_argument('sources', nargs='+', help='output directories of the other processes')
+    options = parser.parse_args()
+    merge_checkpoints(options.target, options.sources)

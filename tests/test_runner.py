@@ -273,3 +273,49 @@ def test_a_seed_interrupted_between_grid_points_resumes_from_its_last_grid_point
     assert resumed['claims'] == whole['claims']
     with open(tmp_path / 'cut' / 'checkpoint.json') as f:
         assert json.load(f)['partial'] == {}  # a finished seed keeps its records, not its grid points
+
+
+def test_seeds_run_in_parallel_processes_merge_into_one_run(tmp_path):
+    """A full run split by seed over output directories (--seed k --seeds n) merges into the first one's checkpoint;
+    --resume there then runs nothing and gives the results of one uninterrupted run; a checkpoint written with
+    other options, or a seed present twice, is refused."""
+    data, _ = fake_data()
+    calls = []
+
+    def arms():
+        def run(data_, seed, knob=0):
+            calls.append(seed)
+            return skill_arm(0.7)(data_, seed, knob)
+        return [runner.Arm('a', run, grid=[{'knob': k} for k in range(2)], select=('score', 'max')),
+                runner.Arm('b', skill_arm(0.6))]
+
+    def ctx(directory, *extra):
+        return experiment.start(experiment.parser('x', 'x').parse_args(
+            ['--output_dir', str(tmp_path / directory), '--quick'] + list(extra)))
+
+    claims = [runner.Claim('x', 'a beats b', 'accuracy', 'a', 'b')]
+    whole = runner.run(make_ctx(tmp_path / 'whole'), 'fake', data, arms(), ACC, claims)
+    runner.run(ctx('first', '--seeds', '1'), 'fake', data, arms(), ACC, claims)
+    runner.run(ctx('rest', '--seed', '1', '--seeds', '2'), 'fake', data, arms(), ACC, claims)
+    runner.run(ctx('other', '--seed', '2', '--seeds', '1', '--dropout', '0.3'), 'fake', data, arms(), ACC, claims)
+    with pytest.raises(SystemExit, match='another args'):
+        runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'other')], log=lambda _: None)
+    assert runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'rest')], log=lambda _: None) == [1, 2]
+    with pytest.raises(SystemExit, match='seed 1 is in both'):
+        runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'rest')], log=lambda _: None)
+    del calls[:]
+    merged = runner.run(ctx('first', '--seeds', '3', '--resume'), 'fake', data, arms(), ACC, claims)
+    assert calls == []                                    # every seed came from a checkpoint
+    strip = lambda r: [{n: {k: v for k, v in rec.items() if k != 'seconds'} for n, rec in s['results'].items()}
+                       for s in r['seeds']]
+    assert json.loads(json.dumps(strip(merged), default=float)) == json.loads(json.dumps(strip(whole), default=float))
+    assert merged['claims'] == whole['claims']
+    assert [s.get('merged_from') for s in merged['sessions']] == [None, 'rest', None]
+
+
+def test_merge_command_line_names_a_missing_checkpoint(tmp_path):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, '-m', 'tasks.runner', 'merge', str(tmp_path), str(tmp_path / 'nowhere')],
+                         capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode != 0 and 'has no checkpoint.json' in out.stderr
