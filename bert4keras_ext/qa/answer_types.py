@@ -11,6 +11,11 @@ measurement; ``WH``):
 | time | 谁, 哪里 / 哪儿 / 何地 / 何处, 多少 |
 | number | 谁, 哪里 / 哪儿 / 何地 / 何处, 何时 / 什么时候 / 哪年 |
 | other | 何时 / 什么时候 / 哪年, 多少, 几 |
+
+:func:`trim_answer` works the other way round, after the question is written: a question that asks for a time
+(``TIME_QUESTION``) or an amount (``AMOUNT_QUESTION``) gets, from a longer answer span (a clause), the one time or
+amount expression the span holds (``TIME_EXPRESSION`` / ``AMOUNT_EXPRESSION``); a span holding none or several is
+kept whole. Every answer loses punctuation at its ends (``EDGE_PUNCTUATION``: a clause cut at a comma).
 """
 import re
 
@@ -21,6 +26,23 @@ _TIME = re.compile(
     + '|^(公元|民国)|^(夏|商|周|秦|汉|晋|隋|唐|宋|元|明|清)(朝|代)')
 # a digit, or an answer that starts with a numeral (一 alone is too often a word: 一家, 一起)
 _NUMBER = re.compile('[0-9０-９]|^第?[一二三四五六七八九十百千万亿零〇两]{2,}|^第?[二三四五六七八九十两]\\S|^第一')
+
+_N = '[%s]+' % _NUMERAL
+_DATE = '(?:公元前?|西元|民国)?(?:(?:%s年)(?:%s月)?(?:%s[日号])?|%s月(?:%s[日号])?|%s[日号])' % ((_N,) * 6)
+_CENTURY = '(?:%s世纪(?:%s年代)?|%s年代)(?:初期?|中期|末期?|前期|后期)?' % ((_N,) * 3)
+TIME_EXPRESSION = re.compile('(?:{0}|{1})(?:[至到\\-－—～~](?:{0}|{1}))?'.format(_DATE, _CENTURY))
+UNITS = ('平方公里', '平方千米', '平方米', '立方米', '公里', '千米', '厘米', '毫米', '英尺', '英里', '公顷', '公斤', '千克',
+         '美元', '港元', '欧元', '英镑', '日元', '人民币', '小时', '分钟', '个月', '周年',
+         '个', '座', '人', '名', '位', '次', '届', '件', '种', '项', '所', '家', '条', '部', '本', '辆', '架', '艘', '台', '只',
+         '头', '匹', '米', '亩', '吨', '克', '元', '岁', '年', '天', '日', '秒', '倍', '层', '场', '章', '集', '首', '张', '篇',
+         '卷', '册', '间', '栋', '株', '块', '度', '分', '所', '枚', '颗', '票', '站', '号', '期', '国', '省', '县', '区', '队')
+_DECIMAL = '%s(?:[.．点]%s)?' % (_N, _N)
+AMOUNT_EXPRESSION = re.compile('(?:约|近|逾|超过)?第?%s(?:[\\-－—～~至到]%s)?(?:多|余|几)?(?:万|亿|千|百)?(?:[%%％]|%s)?(?![A-Za-z0-9０-９.．])' % (
+    _DECIMAL, _DECIMAL, '|'.join(sorted(set(UNITS), key=len, reverse=True))))
+TIME_QUESTION = ('何时', '什么时候', '哪年', '哪一年', '何年', '什么时间', '哪天', '哪一天', '几月', '几日', '几号',
+                 '哪个月', '什么年代', '什么世纪', '哪个年代', '哪个世纪', '哪一世纪')
+AMOUNT_QUESTION = ('多少', '几', '多大', '多长', '多高', '多重', '多远', '多久', '多深', '多宽')
+EDGE_PUNCTUATION = '，。、；：！？,.;:!? \t\n'
 
 WH = {
     'person': ['谁'],
@@ -52,3 +74,56 @@ def answer_type(answer):
 def banned_words(answer):
     """The interrogatives a question about ``answer`` must not use (by :func:`answer_type` and ``BANNED``)."""
     return [w for group in BANNED[answer_type(answer)] for w in WH[group]]
+
+
+def asked_type(question):
+    """``'time'`` when ``question`` asks for a time (``TIME_QUESTION``), ``'amount'`` when it asks for an amount or
+    a count (``AMOUNT_QUESTION``), else None.
+
+    Example:
+        >>> asked_type('故宫是哪一年建成的？'), asked_type('故宫有多少座宫殿？'), asked_type('故宫在哪里？')
+        ('time', 'amount', None)
+    """
+    q = question or ''
+    if any(w in q for w in TIME_QUESTION):
+        return 'time'
+    if any(w in q for w in AMOUNT_QUESTION):
+        return 'amount'
+    return None
+
+
+def trim_answer(question, answer):
+    """``(start, end)``: the part of ``answer`` to keep for ``question`` (character offsets into ``answer``).
+
+    Punctuation at either end goes; then, when the question asks for a time or an amount (:func:`asked_type`) and
+    the rest holds exactly one expression of that kind that is shorter than it, that expression is kept.
+
+    Args:
+        question: the generated question.
+        answer: its answer span (a passage substring).
+
+    Returns:
+        ``(start, end)`` with ``answer[start:end]`` the trimmed answer (``(0, len(answer))`` when nothing changes;
+        an answer of punctuation only is kept whole).
+
+    Example:
+        >>> a = '故宫始建于1406年，'
+        >>> s, e = trim_answer('故宫是哪一年始建的？', a); a[s:e]
+        '1406年'
+        >>> a = '现有大小宫殿七十多座'
+        >>> s, e = trim_answer('故宫现有多少座宫殿？', a); a[s:e]
+        '七十多座'
+    """
+    start, end = 0, len(answer)
+    while start < end and answer[start] in EDGE_PUNCTUATION:
+        start += 1
+    while end > start and answer[end - 1] in EDGE_PUNCTUATION:
+        end -= 1
+    if start == end:
+        return 0, len(answer)
+    pattern = {'time': TIME_EXPRESSION, 'amount': AMOUNT_EXPRESSION}.get(asked_type(question))
+    if pattern is not None:
+        found = [m for m in pattern.finditer(answer, start, end) if m.end() - m.start() >= 2]
+        if len(found) == 1 and found[0].end() - found[0].start() < end - start:
+            return found[0].start(), found[0].end()
+    return start, end

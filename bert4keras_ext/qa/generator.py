@@ -7,7 +7,7 @@ import os
 
 from bert4keras_ext.decoding import (BanNGrams, CachedLM, Decoder, EndOnlyAfter, MinLength, NoRepeatNGram,
                                      RepetitionPenalty, RequireBefore, SpanConstraint, TopK, TopP)
-from bert4keras_ext.qa.answer_types import banned_words
+from bert4keras_ext.qa.answer_types import banned_words, trim_answer
 from bert4keras_ext.qa import question_form
 from bert4keras_ext.qa.text import decode_keeping_unknown, language_status
 
@@ -42,6 +42,10 @@ class QAGenerator:
         min_answer_len: the fewest answer tokens (the span constraint allows the end token only after them).
         question: question-decoding settings, :data:`QUESTION_DEFAULTS` overridden by this dict (beam size,
             no-repeat n-gram size, repetition penalty, minimum length, length-normalised beam scores).
+        trim_answers: in :meth:`generate`, once its question is written, an answer loses the punctuation at its ends
+            and, when the question asks for a time or an amount, is cut to the one such expression it holds
+            (:func:`bert4keras_ext.qa.answer_types.trim_answer`; the span before it is kept in the pair as
+            ``'untrimmed'``). Given answers (:meth:`questions`) are never trimmed.
 
     Example::
 
@@ -51,10 +55,11 @@ class QAGenerator:
     """
 
     def __init__(self, model, tokenizer, max_p_len=128, max_a_len=16, max_q_len=32, min_answer_len=2,
-                 question=None):
+                 question=None, trim_answers=True):
         self.tokenizer = tokenizer
         self.max_p_len, self.max_a_len, self.max_q_len = max_p_len, max_a_len, max_q_len
         self.min_answer_len = int(min_answer_len)
+        self.trim_answers = bool(trim_answers)
         self.question_settings = dict(QUESTION_DEFAULTS, **(question or {}))
         unknown = set(self.question_settings) - set(QUESTION_DEFAULTS)
         if unknown:
@@ -79,8 +84,8 @@ class QAGenerator:
         if os.path.isfile(path):
             with open(path, encoding='utf-8') as f:
                 settings = json.load(f)
-        kwargs = {k: settings[k] for k in ('max_p_len', 'max_a_len', 'max_q_len', 'min_answer_len', 'question')
-                  if k in settings}
+        kwargs = {k: settings[k] for k in ('max_p_len', 'max_a_len', 'max_q_len', 'min_answer_len', 'question',
+                                           'trim_answers') if k in settings}
         kwargs.update(overrides)
         tokenizer = Tokenizer(os.path.join(directory, 'vocab.txt'), do_lower_case=True)
         return cls(model, tokenizer, **kwargs)
@@ -118,7 +123,8 @@ class QAGenerator:
 
     # ------------------------------------------------------------------------------------- pair generation
     def generate(self, passages, k=4, top_p=0.95, top_k=None, constrained=True, seed=0, **question):
-        """For each passage ``{'passage', 'status', 'pairs': [{'answer', 'question', 'answer_start'}]}`` with up to
+        """For each passage ``{'passage', 'status', 'pairs': [{'answer', 'question', 'answer_start'}]}`` (a pair whose
+        answer ``trim_answers`` cut also holds ``'untrimmed': {'answer', 'answer_start'}``) with up to
         ``k`` distinct answers per passage (a long passage's windows share the ``k``; the most probable answers
         are kept).
 
@@ -142,10 +148,23 @@ class QAGenerator:
         if jobs:
             chosen = self._sample_answers(jobs, k, top_p, top_k, constrained, seed)
             self._add_questions(records, chosen, question)
+            if self.trim_answers:
+                for rec in records:
+                    for pair in rec['pairs']:
+                        self._trim(pair)
         for rec in records:
             if rec['status'] == 'ok' and not rec['pairs']:
                 rec['status'] = 'no_answer'
         return records
+
+    @staticmethod
+    def _trim(pair):
+        start, end = trim_answer(pair['question'], pair['answer'])
+        if (start, end) != (0, len(pair['answer'])):
+            pair['untrimmed'] = {'answer': pair['answer'], 'answer_start': pair['answer_start']}
+            pair['answer'] = pair['answer'][start:end]
+            if pair['answer_start'] >= 0:
+                pair['answer_start'] += start
 
     def _sample_answers(self, jobs, k, top_p, top_k, constrained, seed):
         """``{record: [(score, window ids, answer ids, text, passage offset)]}``, the ``k`` best per record."""

@@ -84,3 +84,51 @@ def test_questions_avoid_interrogatives_that_do_not_fit_the_answer(generator_dir
     words = banned[:6] + [banned[6] + banned[7]] + banned[8:12]
     assert any(w in q for q in made[False] for w in words)          # the check has something to do
     assert not any(w in q for q in made[True] for w in words), made[True]
+
+
+@pytest.mark.parametrize('question, answer, kept', [
+    ('比赛什么时候举行？', '比赛于2008年5月23日举行', '2008年5月23日'),
+    ('佩内塔哪一年退役？', '2008年至2015年间', '2008年至2015年'),
+    ('这一体系在哪个世纪形成？', '在19世纪末期', '19世纪末期'),
+    ('故宫占地多少平方米？', '占地72万平方米，', '72万平方米'),
+    ('有多少人参加？', '约3.5万人参加了比赛', '约3.5万人'),
+    ('叶柄长多少毫米？', '叶柄短约长1-2', '1-2'),
+    ('他是第几位获奖者？', '他是第二位获奖者', '第二位'),
+    ('佩内塔参加了几次美网？', '七次参加美网', '七次'),
+    ('哪一年？', '1999年和2000年', '1999年和2000年'),            # two expressions: kept whole
+    ('它属于第几类致癌物？', '第2B类致癌物', '第2B类致癌物'),        # 2B is a code, not an amount
+    ('他在哪里读书？', '当他在北京读书时，', '当他在北京读书时'),       # not a time or amount: punctuation only
+    ('谁？', '，。', '，。'),                                     # punctuation only: kept whole
+])
+def test_trim_answer_keeps_the_one_expression_the_question_asks_for(question, answer, kept):
+    from bert4keras_ext.qa.answer_types import trim_answer
+    start, end = trim_answer(question, answer)
+    assert answer[start:end] == kept
+
+
+def test_generated_answers_are_trimmed_in_place_and_keep_their_span(generator_dir, monkeypatch):
+    """trim_answers cuts each generated answer to what trim_answer keeps, moves answer_start with it (the answer
+    stays the passage substring at answer_start) and keeps the span before it; off, or for given answers, nothing
+    is cut and the questions are the same."""
+    from bert4keras_ext.qa import generator as generator_module
+    from bert4keras_ext.qa.generator import QAGenerator
+    from tests.qa.conftest import CHARS
+    monkeypatch.setattr(generator_module, 'trim_answer', lambda q, a: (1, len(a)) if len(a) > 2 else (0, len(a)))
+    passages = [''.join(CHARS[5:25]), ''.join(CHARS[10:30])]
+    on = QAGenerator.load(generator_dir).generate(passages, k=3, seed=1)
+    off = QAGenerator.load(generator_dir, trim_answers=False).generate(passages, k=3, seed=1)
+    cut = 0
+    for rec_on, rec_off in zip(on, off):
+        assert [p['question'] for p in rec_on['pairs']] == [p['question'] for p in rec_off['pairs']]
+        for p_on, p_off in zip(rec_on['pairs'], rec_off['pairs']):
+            assert 'untrimmed' not in p_off
+            assert rec_on['passage'][p_on['answer_start']:p_on['answer_start'] + len(p_on['answer'])] == p_on['answer']
+            if len(p_off['answer']) > 2:
+                cut += 1
+                assert p_on['untrimmed'] == {'answer': p_off['answer'], 'answer_start': p_off['answer_start']}
+                assert p_on['answer'] == p_off['answer'][1:] and p_on['answer_start'] == p_off['answer_start'] + 1
+            else:
+                assert p_on == p_off
+    assert cut > 0
+    given = QAGenerator.load(generator_dir).questions(passages[:1], [[passages[0][2:7]]])
+    assert given[0]['pairs'][0]['answer'] == passages[0][2:7] and 'untrimmed' not in given[0]['pairs'][0]
