@@ -53,8 +53,8 @@ QUESTION_FLAGS = ('beam_size', 'no_repeat_ngram', 'repetition_penalty', 'min_que
 
 def generate(args, records):
     from bert4keras_ext.qa.generator import QAGenerator
-    generator = QAGenerator.load(args.checkpoint, **({'min_answer_len': args.min_answer_len}
-                                                     if args.min_answer_len is not None else {}))
+    overrides = {k: getattr(args, k) for k in ('min_answer_len', 'trim_answers') if getattr(args, k) is not None}
+    generator = QAGenerator.load(args.checkpoint, **overrides)
     question = {k: getattr(args, k) for k in QUESTION_FLAGS if getattr(args, k) is not None}
     filt = None
     if args.filter:
@@ -181,6 +181,9 @@ def parser():
     g.add_argument('--question_form', type=int, choices=[0, 1], default=None,
                    help='question decoding: 1 = a question ends only once it holds a question word and a subject '
                    '(default: the generator\'s)')
+    g.add_argument('--trim_answers', type=int, choices=[0, 1], default=None,
+                   help='1 = a generated answer loses punctuation at its ends and, when its question asks for a time '
+                   'or an amount, is cut to the one such expression it holds (default: the generator\'s, 0)')
     g.add_argument('--batch_size', type=int, default=16, help='records per batch (default: 16)')
     g.add_argument('--unconstrained', action='store_true', help='sample answers without the span constraint')
     g.add_argument('--filter', action='store_true', help='round-trip filter: keep a pair only when the reader, '

@@ -287,3 +287,23 @@ def test_shipped_models_generate_and_answer_without_a_checkpoint(tmp_path):
     cli.main(['answer', '--input', str(q), '--output', str(answers)])
     got = json.loads(answers.read_text(encoding='utf-8').strip())
     assert got['status'] == 'ok' and got['answer'] in passage
+
+
+def test_cli_trim_answers_flag_reaches_the_generator(generator_dir, tmp_path, monkeypatch):
+    """``--trim_answers 1`` turns trimming on for generated pairs (their answers are cut and keep 'untrimmed'); the
+    default leaves them whole."""
+    from bert4keras_ext.qa import generator as generator_module
+    monkeypatch.setattr(generator_module, 'trim_answer', lambda q, a: (1, len(a)) if len(a) >= 2 else (0, len(a)))
+    src = tmp_path / 'p.jsonl'
+    src.write_text(json.dumps({'passage': ''.join(CHARS[:20])}, ensure_ascii=False) + '\n', encoding='utf-8')
+    out = tmp_path / 'pairs.jsonl'
+    base = ['generate', '--checkpoint', generator_dir, '--input', str(src), '--output', str(out), '--answers', '3']
+    pairs = {}
+    for flag in ([], ['--trim_answers', '1']):
+        cli.main(base + flag)
+        pairs[bool(flag)] = json.loads(out.read_text(encoding='utf-8').splitlines()[0])['pairs']
+    long = [p for p in pairs[False] if len(p['answer']) >= 2]
+    assert long and not any('untrimmed' in p for p in pairs[False])
+    cut = [p for p in pairs[True] if 'untrimmed' in p]
+    assert [p['untrimmed']['answer'] for p in cut] == [p['answer'] for p in long]
+    assert [p['answer'] for p in cut] == [p['answer'][1:] for p in long]

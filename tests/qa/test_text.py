@@ -107,7 +107,7 @@ def test_trim_answer_keeps_the_one_expression_the_question_asks_for(question, an
 
 
 def test_generated_answers_are_trimmed_in_place_and_keep_their_span(generator_dir, monkeypatch):
-    """trim_answers cuts each generated answer to what trim_answer keeps, moves answer_start with it (the answer
+    """trim_answers=True cuts each generated answer to what trim_answer keeps, moves answer_start with it (the answer
     stays the passage substring at answer_start) and keeps the span before it; off, or for given answers, nothing
     is cut and the questions are the same."""
     from bert4keras_ext.qa import generator as generator_module
@@ -115,8 +115,8 @@ def test_generated_answers_are_trimmed_in_place_and_keep_their_span(generator_di
     from tests.qa.conftest import CHARS
     monkeypatch.setattr(generator_module, 'trim_answer', lambda q, a: (1, len(a)) if len(a) > 2 else (0, len(a)))
     passages = [''.join(CHARS[5:25]), ''.join(CHARS[10:30])]
-    on = QAGenerator.load(generator_dir).generate(passages, k=3, seed=1)
-    off = QAGenerator.load(generator_dir, trim_answers=False).generate(passages, k=3, seed=1)
+    on = QAGenerator.load(generator_dir, trim_answers=True).generate(passages, k=3, seed=1)
+    off = QAGenerator.load(generator_dir).generate(passages, k=3, seed=1)  # off by default
     cut = 0
     for rec_on, rec_off in zip(on, off):
         assert [p['question'] for p in rec_on['pairs']] == [p['question'] for p in rec_off['pairs']]
@@ -130,5 +130,5 @@ def test_generated_answers_are_trimmed_in_place_and_keep_their_span(generator_di
             else:
                 assert p_on == p_off
     assert cut > 0
-    given = QAGenerator.load(generator_dir).questions(passages[:1], [[passages[0][2:7]]])
+    given = QAGenerator.load(generator_dir, trim_answers=True).questions(passages[:1], [[passages[0][2:7]]])
     assert given[0]['pairs'][0]['answer'] == passages[0][2:7] and 'untrimmed' not in given[0]['pairs'][0]
