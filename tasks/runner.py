@@ -335,8 +335,9 @@ def merge_checkpoints(target, sources, log=print):
     0, then ``--resume`` from ``target`` with ``--seeds 3`` writes the results of all three without running them
     again. A seed's records depend on its number only (every seed and grid point starts from ``ctx.seed(seed)``), so
     the checkpoints must agree on the format, the package commit, the configuration and every option except
-    ``--seed``, ``--seeds``, ``--resume`` and ``--output_dir``; a seed present in two of them with different data
-    fingerprints, or in ``target`` already, is refused. Grid points of unfinished seeds in a source are not merged.
+    ``--seed``, ``--seeds``, ``--resume`` and ``--output_dir``; a source whose seeds are partly in ``target``
+    already, or a seed whose data fingerprints differ from the grid points ``target`` holds for it, is refused (a
+    source merged before is skipped). Grid points of unfinished seeds in a source are not merged.
 
     Args:
         target: the output directory whose ``checkpoint.json`` receives the seeds (it must exist).
@@ -367,6 +368,8 @@ def merge_checkpoints(target, sources, log=print):
             if comparable(saved['key'])[field] != comparable(merged['key'])[field]:
                 raise SystemExit('merge: %s holds a run with another %s (%r; %s: %r)' % (
                     source_path, field, saved['key'][field], path, merged['key'][field]))
+        if all(merged['seeds'].get(seed) == record for seed, record in saved['seeds'].items()):
+            continue  # merged before (a repeated merge changes nothing)
         for seed, record in saved['seeds'].items():
             if seed in merged['seeds']:
                 raise SystemExit('merge: seed %s is in both %s and %s' % (seed, source_path, path))

@@ -278,7 +278,8 @@ def test_a_seed_interrupted_between_grid_points_resumes_from_its_last_grid_point
 def test_seeds_run_in_parallel_processes_merge_into_one_run(tmp_path):
     """A full run split by seed over output directories (--seed k --seeds n) merges into the first one's checkpoint;
     --resume there then runs nothing and gives the results of one uninterrupted run; a checkpoint written with
-    other options, or a seed present twice, is refused."""
+    other options, or one whose seeds are partly there already, is refused; merging the same one again changes
+    nothing."""
     data, _ = fake_data()
     calls = []
 
@@ -301,8 +302,10 @@ def test_seeds_run_in_parallel_processes_merge_into_one_run(tmp_path):
     with pytest.raises(SystemExit, match='another args'):
         runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'other')], log=lambda _: None)
     assert runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'rest')], log=lambda _: None) == [1, 2]
-    with pytest.raises(SystemExit, match='seed 1 is in both'):
-        runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'rest')], log=lambda _: None)
+    assert runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'rest')], log=lambda _: None) == []
+    runner.run(ctx('overlap', '--seed', '2', '--seeds', '2'), 'fake', data, arms(), ACC, claims)
+    with pytest.raises(SystemExit, match='seed 2 is in both'):
+        runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'overlap')], log=lambda _: None)
     del calls[:]
     merged = runner.run(ctx('first', '--seeds', '3', '--resume'), 'fake', data, arms(), ACC, claims)
     assert calls == []                                    # every seed came from a checkpoint
