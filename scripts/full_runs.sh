@@ -10,7 +10,7 @@
 #
 # Names: the task modules, plus theseus_pos (article 3 on the POS-tag task).
 # PARALLEL=2 splits each run's seeds over two single-threaded processes (the first half in outputs/v2/<name>/, the
-# rest with --seed k in outputs/v2/<name>.part2/, both resumable), then merges the second's finished seeds into the
+# rest with --seed_offset k in outputs/v2/<name>.part2/, both resumable), then merges the second's finished seeds into the
 # first (python -m tasks.runner merge) and writes results.json with one more --resume that trains nothing: on 2
 # cores two one-thread processes train about 20% more examples/s than one two-thread process. SEEDS (default 5) and
 # EXTRA (more options for every task, e.g. --quick for a smoke run) may be set too.
@@ -45,7 +45,7 @@ for name in "${NAMES[@]}"; do
     export TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
     "${run[@]}" --seeds "$first" --output_dir "$out" >> "$out/run.log" 2>&1 &
     a=$!
-    "${run[@]}" --seed "$first" --seeds $(( SEEDS - first )) --output_dir "$part" >> "$part/run.log" 2>&1 &
+    "${run[@]}" --seed_offset "$first" --seeds $(( SEEDS - first )) --output_dir "$part" >> "$part/run.log" 2>&1 &
     b=$!
     wait $a; ra=$?
     wait $b; rb=$?

@@ -38,6 +38,10 @@ def parser(description, default_output):
     p.add_argument('--quick', action='store_true', help='small run: minutes on 2 CPU cores')
     p.add_argument('--seed', type=int, default=0, help='base random seed')
     p.add_argument('--seeds', type=int, default=None, help='number of seeds (default: 3, or 1 with --quick)')
+    p.add_argument('--seed_offset', type=int, default=0,
+                   help='run seeds SEED+SEED_OFFSET ... of the run whose base seed is SEED (which still draws the '
+                   'data every seed shares, e.g. the fixed test set): one part of a full run split over processes, '
+                   'merged with python -m tasks.runner merge')
     p.add_argument('--output_dir', default=os.path.join('outputs', default_output),
                    help='where results.json, summary.md and the plots go')
     p.add_argument('--checkpoint_dir', default=None,
@@ -108,7 +112,7 @@ class Context:
             self._scope = self.strategy.scope()
             self._scope.__enter__()
         n = args.seeds if args.seeds is not None else (1 if args.quick else 3)
-        self.seeds = [args.seed + i for i in range(n)]
+        self.seeds = [args.seed + getattr(args, 'seed_offset', 0) + i for i in range(n)]
         self.started = time.time()
         self.commit = package_commit()  # at the start: the code the run imported, whatever is committed later
 

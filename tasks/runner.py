@@ -254,7 +254,7 @@ class Checkpoint:
     ``--seeds``/``--resume``/``--output_dir`` match the run that wrote them, and the seed's data has the same
     fingerprints; anything else is refused rather than mixed."""
 
-    IGNORED = ('resume', 'seeds', 'output_dir')
+    IGNORED = ('resume', 'seeds', 'seed_offset', 'output_dir')
 
     def __init__(self, ctx, config, log=print):
         self.ctx, self.path, self.log = ctx, ctx.path('checkpoint.json'), log
@@ -329,26 +329,29 @@ class Checkpoint:
         os.replace(tmp, self.path)  # a run killed while writing leaves the previous checkpoint whole
 
 
-def merge_checkpoints(target, sources, log=print):
+def merge_checkpoints(target, sources, ignore=(), log=print):
     """Add the finished seeds of other output directories' checkpoints to ``target``'s: one full run split over
-    processes (or machines) by seed, e.g. ``--seed 1 --seeds 1`` and ``--seed 2 --seeds 1`` beside a run that did seed
-    0, then ``--resume`` from ``target`` with ``--seeds 3`` writes the results of all three without running them
-    again. A seed's records depend on its number only (every seed and grid point starts from ``ctx.seed(seed)``), so
-    the checkpoints must agree on the format, the package commit, the configuration and every option except
-    ``--seed``, ``--seeds``, ``--resume`` and ``--output_dir``; a source whose seeds are partly in ``target``
-    already, or a seed whose data fingerprints differ from the grid points ``target`` holds for it, is refused (a
-    source merged before is skipped). Grid points of unfinished seeds in a source are not merged.
+    processes (or machines) by seed, e.g. ``--seed_offset 1 --seeds 1`` and ``--seed_offset 2 --seeds 1`` beside a
+    run that did seed 0, then ``--resume`` from ``target`` with ``--seeds 3`` writes the results of all three without
+    running them again (and checks every seed's data fingerprints once more). The checkpoints must agree on the
+    format, the package commit, the configuration and every option except ``--seeds``, ``--seed_offset``,
+    ``--resume``, ``--output_dir`` and those in ``ignore``; a source whose seeds are partly in ``target`` already, or
+    a seed whose data fingerprints differ from the grid points ``target`` holds for it, is refused (a source merged
+    before is skipped). Grid points of unfinished seeds in a source are not merged.
 
     Args:
         target: the output directory whose ``checkpoint.json`` receives the seeds (it must exist).
         sources: output directories of the other processes.
+        ignore: options allowed to differ, e.g. ``('seed',)`` for parts started with another base ``--seed`` before
+            ``--seed_offset`` existed; only right for a task whose seeds read nothing drawn with the base seed (many
+            draw their fixed test set with it: the final ``--resume`` refuses a seed whose data differ).
         log: where the merged seeds are reported.
 
     Returns:
         The merged seeds' numbers, sorted.
 
     Example:
-        ``python -m tasks.runner merge outputs/v2/qa_extrinsic outputs/v2/qa_extrinsic_seed2``
+        ``python -m tasks.runner merge outputs/v2/flooding outputs/v2/flooding.part2``
     """
     def read(directory):
         path = os.path.join(directory, 'checkpoint.json')
@@ -358,7 +361,7 @@ def merge_checkpoints(target, sources, log=print):
             return path, json.load(f)
 
     def comparable(key):
-        return dict(key, args={k: v for k, v in key['args'].items() if k != 'seed'})
+        return dict(key, args={k: v for k, v in key['args'].items() if k not in ignore})
 
     path, merged = read(target)
     added = []
@@ -603,5 +606,7 @@ if __name__ == '__main__':
     merge = commands.add_parser('merge', help=merge_checkpoints.__doc__.split('\n')[0])
     merge.add_argument('target', help='output directory receiving the seeds (then --resume from it)')
     merge.add_argument('sources', nargs='+', help='output directories of the other processes')
+    merge.add_argument('--ignore', nargs='*', default=[], metavar='OPTION',
+                       help='options allowed to differ (e.g. seed: see merge_checkpoints)')
     options = parser.parse_args()
-    merge_checkpoints(options.target, options.sources)
+    merge_checkpoints(options.target, options.sources, ignore=tuple(options.ignore))

@@ -276,7 +276,7 @@ def test_a_seed_interrupted_between_grid_points_resumes_from_its_last_grid_point
 
 
 def test_seeds_run_in_parallel_processes_merge_into_one_run(tmp_path):
-    """A full run split by seed over output directories (--seed k --seeds n) merges into the first one's checkpoint;
+    """A full run split by seed over output directories (--seed_offset k --seeds n) merges into the first one's checkpoint;
     --resume there then runs nothing and gives the results of one uninterrupted run; a checkpoint written with
     other options, or one whose seeds are partly there already, is refused; merging the same one again changes
     nothing."""
@@ -297,13 +297,20 @@ def test_seeds_run_in_parallel_processes_merge_into_one_run(tmp_path):
     claims = [runner.Claim('x', 'a beats b', 'accuracy', 'a', 'b')]
     whole = runner.run(make_ctx(tmp_path / 'whole'), 'fake', data, arms(), ACC, claims)
     runner.run(ctx('first', '--seeds', '1'), 'fake', data, arms(), ACC, claims)
-    runner.run(ctx('rest', '--seed', '1', '--seeds', '2'), 'fake', data, arms(), ACC, claims)
-    runner.run(ctx('other', '--seed', '2', '--seeds', '1', '--dropout', '0.3'), 'fake', data, arms(), ACC, claims)
+    runner.run(ctx('rest', '--seed_offset', '1', '--seeds', '2'), 'fake', data, arms(), ACC, claims)
+    runner.run(ctx('other', '--seed_offset', '2', '--seeds', '1', '--dropout', '0.3'), 'fake', data, arms(), ACC,
+               claims)
+    runner.run(ctx('base', '--seed', '2', '--seeds', '1'), 'fake', data, arms(), ACC, claims)
+    with pytest.raises(SystemExit, match='another args'):  # another base seed: the shared data may differ
+        runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'base')], log=lambda _: None)
+    runner.run(ctx('solo', '--seeds', '1'), 'fake', data, arms(), ACC, claims)
+    assert runner.merge_checkpoints(str(tmp_path / 'solo'), [str(tmp_path / 'base')], ignore=('seed',),
+                                    log=lambda _: None) == [2]  # allowed when asked for
     with pytest.raises(SystemExit, match='another args'):
         runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'other')], log=lambda _: None)
     assert runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'rest')], log=lambda _: None) == [1, 2]
     assert runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'rest')], log=lambda _: None) == []
-    runner.run(ctx('overlap', '--seed', '2', '--seeds', '2'), 'fake', data, arms(), ACC, claims)
+    runner.run(ctx('overlap', '--seed_offset', '2', '--seeds', '2'), 'fake', data, arms(), ACC, claims)
     with pytest.raises(SystemExit, match='seed 2 is in both'):
         runner.merge_checkpoints(str(tmp_path / 'first'), [str(tmp_path / 'overlap')], log=lambda _: None)
     del calls[:]
