@@ -23,6 +23,7 @@ ARTICLES = [
     ('theseus', 'Article 3: BERT-of-Theseus'),
     ('logit_adjustment', 'Article 4: logit adjustment'),
     ('qa_generation', 'Article 5: QA-pair generation'),
+    ('qa_extrinsic', 'Article 5: do generated pairs train a better reader? (extrinsic test)'),
     ('flooding', 'Article 6: flooding'),
     ('weissi', 'Article 7: WEISSI vs L2'),
     ('imbalance_losses', 'Article 8: imbalance losses'),
