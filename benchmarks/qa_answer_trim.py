@@ -35,7 +35,7 @@ def main(argv=None):
     import numpy as np
     import bert4keras_ext  # noqa: F401
     from bert4keras_ext import metrics
-    from bert4keras_ext.qa.answer_types import asked_type
+    from bert4keras_ext.qa.answer_types import EDGE_PUNCTUATION, asked_type
     from bert4keras_ext.qa.data import cmrc_split
     from bert4keras_ext.qa.generator import QAGenerator
     from bert4keras_ext.qa.reader import Reader
@@ -65,7 +65,7 @@ def main(argv=None):
     changed = [i for i, (a, b) in enumerate(zip(whole, trimmed)) if a != b]
     by_type = {}
     for i in changed:
-        kind = asked_type(pairs[i][1]['question']) if len(trimmed[i]) < len(whole[i].strip('，。、；：！？,.;:!? ')) \
+        kind = asked_type(pairs[i][1]['question']) if len(trimmed[i]) < len(whole[i].strip(EDGE_PUNCTUATION)) \
             else 'punctuation'
         by_type[kind or 'punctuation'] = by_type.get(kind or 'punctuation', 0) + 1
     print('## Answer trimming on the %s split (%d paragraphs, %d generated pairs), shipped generator and reader\n'

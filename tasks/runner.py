@@ -322,11 +322,8 @@ class Checkpoint:
         self.session['seconds'] = round(time.time() - self.started, 1)
         if not getattr(self.ctx, 'is_chief', True):
             return
-        tmp = self.path + '.tmp'
-        with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump({'key': self.key, 'seeds': self.done, 'sessions': self.resumed + [self.session],
-                       'partial': self.partial}, f)
-        os.replace(tmp, self.path)  # a run killed while writing leaves the previous checkpoint whole
+        _write_json(self.path, {'key': self.key, 'seeds': self.done, 'sessions': self.resumed + [self.session],
+                                'partial': self.partial})
 
 
 def merge_checkpoints(target, sources, ignore=(), log=print):
@@ -383,13 +380,18 @@ def merge_checkpoints(target, sources, ignore=(), log=print):
             merged['seeds'][seed] = record
             merged.get('partial', {}).pop(seed, None)
             added.append(int(seed))
-        merged['sessions'] += [dict(s, merged_from=os.path.basename(os.path.normpath(source))) for s in saved['sessions']]
-    tmp = path + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(merged, f)
-    os.replace(tmp, path)
+        name = os.path.basename(os.path.normpath(source))
+        merged['sessions'] += [dict(s, merged_from=name) for s in saved['sessions']]
+    _write_json(path, merged)
     log('merge: seeds %s added to %s' % (', '.join(map(str, sorted(added))) or 'none', path))
     return sorted(added)
+
+
+def _write_json(path, obj):
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)  # a run killed while writing leaves the previous checkpoint whole
 
 
 def _seen(split):
