@@ -9,7 +9,9 @@ interrogative does not fit the answer's type (the rule table of bert4keras_ext.q
 ``--setting prefer_ended`` compares another boolean question-decoding setting the same way, off vs on (the beam
 search returns a question that ended on its question mark, when it found one, rather than an unfinished beam cut at
 ``max_q_len``); so does ``--setting question_form`` (a question ends only once it holds a question word and a
-subject); ``--setting ban_answer_ngram`` compares 0 (off) with 3 (on: no 3-gram of the answer in its question).
+subject); ``--setting ban_answer_ngram`` compares 0 (off) with 3 (on: no 3-gram of the answer in its question);
+``--setting retry_ban_answer_ngram`` compares 0 with 3 (questions that did not end are searched once more with that
+ban).
 Every run also prints the share of questions without a subject and without an interrogative character
 (bert4keras_ext.qa.question_form).
 
@@ -34,7 +36,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--split', choices=['validation', 'held_out'], default='validation')
     p.add_argument('--limit', type=int, default=None, help='first N paragraphs only')
-    p.add_argument('--setting', choices=['answer_type_check', 'prefer_ended', 'question_form', 'ban_answer_ngram'],
+    p.add_argument('--setting', choices=['answer_type_check', 'prefer_ended', 'question_form', 'ban_answer_ngram',
+                            'retry_ban_answer_ngram'],
                    default='answer_type_check',
                    help='the boolean question-decoding setting compared off vs on')
     args = p.parse_args(argv)
@@ -61,7 +64,8 @@ def main(argv=None):
     gold_a = [qa['answers'][0]['text'] for g in golds for qa in g]
     rows, per_question = {}, {}
     for check in (False, True):
-        value = (3 if check else 0) if args.setting == 'ban_answer_ngram' else check  # its default n-gram size: 3
+        numeric = args.setting in ('ban_answer_ngram', 'retry_ban_answer_ngram')
+        value = (3 if check else 0) if numeric else check  # the ban's n-gram size: 3
         gen = QAGenerator.load(question={args.setting: value})
         gen.questions(passages[:1], [answers[0][:1]])  # trace once
         start = time.perf_counter()

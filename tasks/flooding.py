@@ -11,7 +11,8 @@ arm yields two results, ``/last`` (the last epoch) and ``/early`` (the epoch wit
 
 The full run (defaults: 3 seeds, 1,000 training reviews, 8 epochs, b from 0.02 / 0.05 / 0.1 / 0.2 / 0.3 / 0.4, no W
 arm) takes about 65 minutes on 2 CPU cores (50 with v1's four levels); --weight_decay_arm adds the W half of the grid
-(about 45 minutes more).
+(about 45 minutes more). Measured in v2 (5 seeds, with --weight_decay_arm): seed 0 took about 2.5 hours as one
+single-threaded process beside another full run (its grid points spread over two sessions; run it with --resume).
 --quick is a smoke run of a few minutes.
 """
 import bert4keras_ext  # noqa: F401  (first: arranges tf-keras before TensorFlow is imported)

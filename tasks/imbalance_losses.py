@@ -11,7 +11,8 @@ training set and the validation reviews are redrawn per seed; claim 8c (every lo
 family, decided with Holm's correction.
 
 The full run (defaults: 3 seeds, 1,200 negatives, ratios 1:10 and 1:50, 3 epochs, 8 losses) took about 50 minutes
-on 2 CPU cores without the grids (about 85 minutes with them, estimated from the trainings); --quick is a smoke run
+on 2 CPU cores without the grids (about 85 minutes with them, estimated from the trainings). Measured in v2 (10 seeds): 66-116 minutes a seed as one
+single-threaded process beside another full run; --quick is a smoke run
 of a few minutes.
 """
 import numpy as np

@@ -11,8 +11,9 @@ that the arms differ only in the regulariser.
 v2 adds SGD with momentum 0.9 (none / L2 / WEISSI; the rate chosen on validation by the unregularised SGD arm from
 SGD_RATES and reused by the other SGD arms of the seed) and three strengths per regulariser (L2 1e-4 / 1e-3 / 1e-2,
 AdamW 1e-3 / 1e-2 / 1e-1, WEISSI 1e-3 / 1e-2 / 1e-1). The full run (defaults: 3 seeds; CNN 8,000 training reviews x
-6 epochs, BERT 2,000 x 3 epochs) took 32 minutes in v1 (14 trainings a seed); v2 has 38 trainings a seed (about 30
-minutes a seed on 2 CPU cores, 2.5 hours for 5 seeds: run it with --resume over sessions); --quick is a smoke run of
+6 epochs, BERT 2,000 x 3 epochs) took 32 minutes in v1 (14 trainings a seed); v2 has 38 trainings a seed (measured: seed 0
+took about 2 h 50 min as one single-threaded process beside another full run; plan on hours a seed and run it with
+--resume over sessions); --quick is a smoke run of
 a few minutes. Through tasks.runner: the test reviews are fixed, the training and validation reviews redrawn per
 seed; every arm stores its per-item test predictions at each FGSM ε.
 """

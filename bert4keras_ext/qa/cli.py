@@ -47,7 +47,8 @@ def _run_batches(records, batch_size, output, process):
 
 
 QUESTION_FLAGS = ('beam_size', 'no_repeat_ngram', 'repetition_penalty', 'min_question_len', 'ban_answer_ngram',
-                  'end_with_question_mark', 'answer_type_check', 'prefer_ended', 'question_form')
+                  'end_with_question_mark', 'answer_type_check', 'prefer_ended', 'question_form',
+                  'retry_ban_answer_ngram')
 # generate's question-decoding overrides (None: the generator's setting)
 
 
@@ -181,6 +182,9 @@ def parser():
     g.add_argument('--question_form', type=int, choices=[0, 1], default=None,
                    help='question decoding: 1 = a question ends only once it holds a question word and a subject '
                    '(default: the generator\'s)')
+    g.add_argument('--retry_ban_answer_ngram', type=int, default=None,
+                   help='question decoding: questions that did not end are searched once more with no n-gram of '
+                   'this size from the answer (0: off; default: the generator\'s)')
     g.add_argument('--trim_answers', type=int, choices=[0, 1], default=None,
                    help='1 = a generated answer loses punctuation at its ends and, when its question asks for a time '
                    'or an amount, is cut to the one such expression it holds (default: the generator\'s, 0)')

@@ -31,7 +31,8 @@ def test_empty_and_long_passages(generator):
 
 def test_cli_question_flags_reach_the_beam_search(generator_dir, tmp_path, monkeypatch):
     """``--prefer_ended 0`` reaches the question beam search (the flags go through one overrides dict); without it
-    the generator's setting (on by default) does."""
+    the generator's setting (on by default) does; ``--retry_ban_answer_ngram 0`` removes the second search of the
+    questions that did not end."""
     from bert4keras_ext.decoding import Decoder
     calls = []
     real = Decoder.beam_search
@@ -49,6 +50,10 @@ def test_cli_question_flags_reach_the_beam_search(generator_dir, tmp_path, monke
     first = list(calls)  # the gated search, then (for questions that did not end) the fallback search without it
     del calls[:]
     cli.main(base + ['--prefer_ended', '0', '--answer_type_check', '0', '--question_form', '0'])
+    assert len(calls) == 2 and 'BanNGrams' in [type(p).__name__ for p in calls[1]['processors']]  # the retry
+    del calls[:]
+    cli.main(base + ['--prefer_ended', '0', '--answer_type_check', '0', '--question_form', '0',
+                     '--retry_ban_answer_ngram', '0'])
     assert len(calls) == 1 and first
     assert first[0]['prefer_ended'] is True and calls[0]['prefer_ended'] == 0
 
@@ -243,6 +248,48 @@ def test_question_form_setting_ends_questions_only_with_a_question_word_and_a_su
     monkeypatch.setattr(qf, 'MIN_SUBJECT_CHARS', 100)
     assert generate(True) == made[False]
 
+
+
+def test_retry_ban_answer_ngram_searches_unended_questions_again_with_the_ban(generator_dir, monkeypatch):
+    """The promise of ``retry_ban_answer_ngram``: a question that did not end (here: the answer copied up to
+    max_q_len, forced by a processor that favours the answer's tokens over the end mark) is searched once more with
+    the answer n-gram ban, and that search's ended question replaces it; without the retry it stays unended."""
+    import tensorflow as tf
+    from bert4keras_ext.decoding import LogitsProcessor
+    from bert4keras_ext.qa.generator import QAGenerator
+
+    class Favour(LogitsProcessor):
+        def __init__(self, ids, boosts):
+            self.ids, self.boosts = ids, boosts
+
+        def __call__(self, scores, output_ids, step, rows):
+            hit = tf.range(tf.shape(scores)[1])[None, :] == tf.constant(self.ids)[:, None]
+            return scores + tf.reduce_sum(tf.where(hit, tf.constant(self.boosts)[:, None], 0.0), 0)[None, :]
+
+    rng = np.random.RandomState(5)
+    passages = [''.join(rng.permutation(CHARS)[:14]) for _ in range(2)]
+    answers = [[p[3:6]] for p in passages]
+
+    def generate(retry):
+        g = QAGenerator.load(generator_dir, max_q_len=6,
+                             question={'retry_ban_answer_ngram': retry, 'ban_answer_ngram': 0, 'question_form': False})
+        g.question_marks = ('的',)
+        real = g.question_processors
+
+        def processors(settings, answer_ids=None, answer_texts=None):
+            ids = [g.tokenizer.token_to_id('的'), g.sep] + sorted({i for a in answer_ids for i in a})
+            boosts = [20.0, 20.0] + [50.0] * (len(ids) - 2)
+            return [Favour(ids, boosts)] + real(settings, answer_ids, answer_texts)
+
+        monkeypatch.setattr(g, 'question_processors', processors)
+        # one passage a call: Favour boosts every answer of the batch in every row
+        recs = [r for p, a in zip(passages, answers) for r in g.questions([p], [a])]
+        return [(pair['answer'], pair['question']) for r in recs for pair in r['pairs']]
+
+    for answer, question in generate(0):  # the answer's characters up to the limit, no end mark
+        assert not question.endswith('的') and set(question.replace(' ', '')) <= set(answer), (answer, question)
+    for answer, question in generate(1):  # searched again without the answer's characters: the question ends
+        assert question.endswith('的') and not set(answer) & set(question), (answer, question)
 
 def test_degenerate_questions_and_quality():
     from bert4keras_ext.qa.evaluate import answer_lengths, degeneration, question_quality

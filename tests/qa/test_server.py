@@ -8,7 +8,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from bert4keras_ext.qa.server import BatchingWorker, QAService, make_server
+from bert4keras_ext.qa.server import BatchingWorker, QAService, ServeLimits, make_server
 from tests.qa.conftest import CHARS
 
 
@@ -25,7 +25,10 @@ def post(port, path, body, raw=None):
 
 @pytest.fixture(scope='module')
 def server(generator):
-    srv = make_server(QAService(generator, reader=None), port=0, max_batch=8, max_wait=0.05)
+    # a generous deadline: the first /generate traces the decoding loops (tens of seconds on a loaded 2-core machine);
+    # these tests are about request handling, the deadline has its own test below
+    srv = make_server(QAService(generator, reader=None, limits=ServeLimits(deadline=300.0)), port=0, max_batch=8,
+                      max_wait=0.05)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
@@ -161,7 +164,6 @@ def request(port, method, path, body=None):
 
 
 def test_limits_refuse_oversized_requests_fast_and_name_the_limit():
-    from bert4keras_ext.qa.server import ServeLimits
     limits = ServeLimits(max_body_bytes=10_000, max_passage_chars=50, max_answers=3, read_timeout=1.0)
     stub = StubGenerator()
     srv = start(QAService(stub, limits=limits))
@@ -202,7 +204,6 @@ def test_wrong_methods_and_paths_get_json_errors():
 
 
 def test_full_queue_answers_503_at_once_and_deadline_504():
-    from bert4keras_ext.qa.server import ServeLimits
     stub = StubGenerator(delay=1.0)
     srv = start(QAService(stub, limits=ServeLimits(queue_size=2, deadline=1.5)), max_batch=1, max_wait=0.0)
     port = srv.server_address[1]
@@ -301,7 +302,7 @@ def test_sigterm_finishes_queued_work_and_exits_0(generator_dir):
     import sys
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     proc = subprocess.Popen([sys.executable, '-m', 'bert4keras_ext.qa', 'serve', '--checkpoint', generator_dir,
-                             '--port', '0'], stderr=subprocess.PIPE,
+                             '--port', '0', '--deadline', '300'], stderr=subprocess.PIPE,  # the first call traces
                             text=True, cwd=root, env=dict(os.environ, PYTHONPATH=root))
     try:
         port = None
