@@ -256,6 +256,9 @@ class QAGenerator:
         unknown = set(settings) - set(QUESTION_DEFAULTS)
         if unknown:
             raise TypeError('unknown question settings: %s' % ', '.join(sorted(unknown)))
+        for name in ('ban_answer_ngram', 'retry_ban_answer_ngram'):
+            if int(settings[name]) < 0:
+                raise ValueError('%s must be >= 0 (0: off), got %r' % (name, settings[name]))
         q_inputs, q_segments, owners, q_answers = [], [], [], []
         for r in sorted(chosen):
             for _, ids, a_ids, text, offset in chosen[r]:

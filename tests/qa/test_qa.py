@@ -354,3 +354,11 @@ def test_cli_trim_answers_flag_reaches_the_generator(generator_dir, tmp_path, mo
     cut = [p for p in pairs[True] if 'untrimmed' in p]
     assert [p['untrimmed']['answer'] for p in cut] == [p['answer'] for p in long]
     assert [p['answer'] for p in cut] == [p['answer'][1:] for p in long]
+
+
+def test_negative_answer_ngram_bans_are_refused_before_any_search(generator):
+    """``ban_answer_ngram`` and ``retry_ban_answer_ngram`` take n >= 0 (0: off); a negative n is a clear error at
+    once, not a failure in the retry search later."""
+    for name in ('ban_answer_ngram', 'retry_ban_answer_ngram'):
+        with pytest.raises(ValueError, match=name):
+            generator.questions([''.join(CHARS[:12])], [[CHARS[3]]], **{name: -1})
