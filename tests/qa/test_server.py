@@ -269,16 +269,21 @@ def test_duplicate_answers_are_computed_once():
 
 
 def test_health_ready_after_warm_up_and_prometheus_metrics():
+    release = threading.Event()
+
     class SlowWarm(QAService):
-        def warm_up(self):
-            time.sleep(0.5)
+        def warm_up(self):                   # warm-up ends only when the test says so (no race with a loaded machine)
+            release.wait(60)
 
     srv = start(SlowWarm(StubGenerator()), warm=True)
     port = srv.server_address[1]
     try:
         assert request(port, 'GET', '/health/live')[0] == 200
         assert request(port, 'GET', '/health/ready')[0] == 503      # loaded, not warmed yet
-        time.sleep(0.8)
+        release.set()
+        deadline = time.time() + 30
+        while request(port, 'GET', '/health/ready')[0] != 200 and time.time() < deadline:
+            time.sleep(0.05)
         assert request(port, 'GET', '/health/ready')[0] == 200
         post(port, '/generate', {'passage': '故宫', 'k': 1})
         post(port, '/generate', {'passage': 1})
