@@ -1,4 +1,6 @@
 """Fixtures of the QA tests: a tiny UniLM generator trained for a few steps on random passages."""
+import os
+
 import numpy as np
 import pytest
 
@@ -33,4 +35,28 @@ def generator_dir(tiny_dir, tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def generator(generator_dir):
-    return QAGenerator.load(generator_dir)
+    return _share(QAGenerator.load(generator_dir), generator_dir)
+
+
+_DECODERS = {}  # (directory, max_a_len, max_q_len) -> the decoders of the first generator loaded from it here
+
+
+def _share(g, directory):
+    key = (os.path.abspath(directory), g.max_a_len, g.max_q_len)
+    g.answers, g.question_decoder = _DECODERS.setdefault(key, (g.answers, g.question_decoder))
+    return g
+
+
+@pytest.fixture(autouse=True)
+def traced_decoders(monkeypatch):
+    """``QAGenerator.load`` as the CLI and the tests call it (settings, overrides and weights from the directory),
+    except that generators loaded from one test checkpoint with the same lengths share their decoders: the decoding
+    loops are then traced once per process, not once per load (each trace costs seconds; the weights are the same,
+    so the outputs are too). A test of loading itself uses ``QAGenerator.load`` on a directory of its own."""
+    real = QAGenerator.load.__func__
+
+    def load(cls, directory=None, **overrides):
+        g = real(cls, directory, **overrides)
+        return g if directory is None else _share(g, directory)
+
+    monkeypatch.setattr(QAGenerator, 'load', classmethod(load))
