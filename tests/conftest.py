@@ -19,3 +19,23 @@ def tiny_dir(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
+
+
+# The slowest test files (seconds per file from ``--durations``, heaviest first). They are collected first, so that
+# pytest-xdist's two workers (``--dist loadfile`` hands out whole files in collection order) start with them and end
+# on short files, instead of one worker finishing a long file alone while the other waits. Order only: every test
+# runs either way.
+SLOW_FILES = [
+    'tests/decoding/test_decoder.py', 'tests/qa/test_qa.py', 'tests/protocols/test_nontermination.py',
+    'tests/qa/test_server.py', 'tests/protocols/test_mgs.py', 'tests/protocols/test_flooding.py',
+    'tests/test_strategy.py', 'tests/test_tasks.py', 'tests/test_multiworker.py', 'tests/test_registered_classes.py',
+    'tests/test_readme.py', 'tests/test_compat.py', 'tests/test_language_models.py', 'tests/test_export.py',
+    'tests/protocols/test_logit_adjustment.py', 'tests/test_pretraining.py', 'tests/protocols/test_theseus.py',
+    'tests/protocols/test_imbalance_losses.py', 'tests/decoding/test_processors.py', 'tests/protocols/test_weissi.py',
+    'tests/qa/test_text.py', 'tests/test_theseus.py',
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split('::')[0], len(rank)))  # stable: files stay whole
