@@ -105,8 +105,6 @@ SEARCHES = [(1, 1, 1, False, False), (1, 4, 2, False, False), (2, 1, 1, False, F
 PREFER = (3, 2, 1, True, True)  # prefer_ended: with no processors and with the question rules
 
 
-
-
 def reference_cases():
     """(name, beam, minlen, min_ends, ln, prefer, jit): under XLA every processor set with three searches (greedy,
     beam with length normalisation, plain beam) and 'none' with all five; the graph loop (which drops finished inputs)
