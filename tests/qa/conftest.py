@@ -52,7 +52,7 @@ def traced_decoders(monkeypatch):
     """``QAGenerator.load`` as the CLI and the tests call it (settings, overrides and weights from the directory),
     except that generators loaded from one test checkpoint with the same lengths share their decoders: the decoding
     loops are then traced once per process, not once per load (each trace costs seconds; the weights are the same,
-    so the outputs are too). A test of loading itself uses ``QAGenerator.load`` on a directory of its own."""
+    so the outputs are too). Loading from any other directory, or with other lengths, builds new decoders as before."""
     real = QAGenerator.load.__func__
 
     def load(cls, directory=None, **overrides):
