@@ -137,11 +137,12 @@ def sequence_arms(args, tokenizer, steps, n_updates, methods):
             clf.build_before_fit(lm, None)
             lm.fit([x[:, :-1], np.zeros_like(x[:, :-1])], x[:, 1:], sample_weight=(x[:, 1:] > 0).astype('float32'),
                    batch_size=32, epochs=max(1, steps * 32 // len(x)), verbose=0)
-            warm[seed] = (lm, lm.get_weights())
-        lm, weights = warm[seed]
+            # one decoder per model: its loops are traced once and read the model's current weights
+            warm[seed] = (lm, lm.get_weights(), Decoder(lm, end, maxlen=args.decode_len, application='lm'))
+        lm, weights, decoder = warm[seed]
         lm.set_weights(weights)
         lm.compile(tf.keras.optimizers.AdamW(1e-4), 'sparse_categorical_crossentropy')
-        return clf.build_before_fit(lm, None)
+        return clf.build_before_fit(lm, None), decoder
 
     def continuations(decoder, prefixes):
         seqs = [r.ids for r in decoder.greedy(prefixes)]
@@ -150,10 +151,9 @@ def sequence_arms(args, tokenizer, steps, n_updates, methods):
 
     def arm(method):
         def run(data, seed, candidates=4, noise=1.0):
-            lm = start(data, seed)
+            lm, decoder = start(data, seed)
             x = data.train['b']
             seg, weights = np.zeros_like(x), (x[:, 1:] > 0).astype('float32')
-            decoder = Decoder(lm, end, maxlen=args.decode_len, application='lm')
             rng = np.random.RandomState(seed)
             batches = [rng.choice(len(x), 16, replace=False) for _ in range(n_updates)]
             t = time.perf_counter()

@@ -19,8 +19,10 @@ from tasks import runner
 from tests.test_tasks import checkpoint_args
 
 TINY_ARGS = {
+    # one decoder of each kind the claims compare (greedy, beam, a standard and a consistent sampler): each
+    # decoder of each model is one more traced loop, and the others are unit-tested in tests/decoding
     'nontermination': ['--prefixes', '8', '--train_steps', '2', '--max_steps', '10', '--max_chars', '20',
-                       '--archs', 'lstm'],
+                       '--archs', 'lstm', '--decoders', 'greedy', 'beam-2', 'top-k 2', 'consistent top-k 2'],
     'mgs': ['--majority', '30', '--test_size', '10', '--maxlen', '16', '--lm_steps', '2', '--prefixes', '4',
             '--decode_len', '6'],
     'theseus': ['--train_size', '40', '--test_size', '30', '--maxlen', '16'],
