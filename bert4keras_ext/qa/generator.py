@@ -48,7 +48,8 @@ class QAGenerator:
         question: question-decoding settings, :data:`QUESTION_DEFAULTS` overridden by this dict (beam size,
             no-repeat n-gram size, repetition penalty, minimum length, length-normalised beam scores).
         trim_answers: in :meth:`generate`, once its question is written, an answer loses the punctuation at its ends
-            and, when the question asks for a time or an amount, is cut to the one such expression it holds
+            and, when the question asks for a time, an amount, a person, a place or an organisation, is cut to the one
+            such expression or gazetteer name it holds
             (:func:`bert4keras_ext.qa.answer_types.trim_answer`; the span before it is kept in the pair as
             ``'untrimmed'``). Given answers (:meth:`questions`) are never trimmed. Off by default: on the CMRC2018
             training paragraphs it did not raise exact match against the gold answers

@@ -262,9 +262,13 @@ class QAService:
         return records
 
     def warm_up(self):
-        """One tiny request through each model (traces the decoders), so the first user does not pay for it."""
+        """One tiny request through each model (traces the decoders), so the first user does not pay for it; with
+        answer trimming on, the name gazetteer is read too."""
         if self.generator is not None:
             self.generator.generate(['今天天气很好。'], k=1, seed=self.seed)
+            if self.generator.trim_answers:
+                from bert4keras_ext.qa.answer_types import entity_gazetteer
+                entity_gazetteer()
         if self.reader is not None:
             self.reader.answer(['今天天气很好。'], ['天气怎么样？'])
 

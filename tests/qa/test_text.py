@@ -97,10 +97,19 @@ def test_questions_avoid_interrogatives_that_do_not_fit_the_answer(generator_dir
     ('佩内塔参加了几次美网？', '七次参加美网', '七次'),
     ('哪一年？', '1999年和2000年', '1999年和2000年'),            # two expressions: kept whole
     ('它属于第几类致癌物？', '第2B类致癌物', '第2B类致癌物'),        # 2B is a code, not an amount
-    ('他在哪里读书？', '当他在北京读书时，', '当他在北京读书时'),       # not a time or amount: punctuation only
+    ('他为什么读书？', '因为他想去北京读书，', '因为他想去北京读书'),       # asks no type: punctuation only
+    ('他在哪里读书？', '当他在北京读书时，', '北京'),                    # a place question: the one place
+    ('谁设计了这座桥？', '由桥梁专家茅以升主持设计', '茅以升'),          # a person
+    ('谁发布了消息？', '新华社记者报道', '新华社'),                      # 谁 of an organisation
+    ('哪个机构发布了消息？', '江泽民在新华社的讲话', '新华社'),          # an organisation question: not the person
+    ('他在哪里读书？', '先在北京后在上海', '先在北京后在上海'),          # two places: kept whole
+    ('他在哪里读书？', '就在北京，在北京读书', '北京'),                  # one place named twice: its first mention
+    ('谁在讲话？', '全国各地的代表', '全国各地的代表'),                  # 全国 is mostly a noun: not a name
     ('谁？', '，。', '，。'),                                     # punctuation only: kept whole
 ])
 def test_trim_answer_keeps_the_one_expression_the_question_asks_for(question, answer, kept):
+    """Time and amount questions keep their one expression, who / where / which-organisation questions their one
+    name of the asked kind (the People's Daily gazetteer); anything else loses only its edge punctuation."""
     from bert4keras_ext.qa.answer_types import trim_answer
     start, end = trim_answer(question, answer)
     assert answer[start:end] == kept
