@@ -43,12 +43,18 @@ def evaluate(records, references, seconds=None):
 
 
 def degeneration(question):
-    """Why a generated question is degenerate ('empty', 'repeated_char': a character three times in a row,
-    'no_question_form': no question mark or question word), or None when it is not."""
+    """Why a generated question is degenerate ('empty', 'repeated_char': a character other than a digit three
+    times in a row, 'no_question_form': no question mark or question word), or None when it is not. Digits repeat in
+    numbers (1000, 二〇〇〇年), so their runs do not count.
+
+    Example:
+        >>> degeneration('日日日日？'), degeneration('1000年发生了什么？'), degeneration('公司')
+        ('repeated_char', None, 'no_question_form')
+    """
     q = (question or '').replace(' ', '')
     if not q:
         return 'empty'
-    if re.search(r'(.)\1\1', q):
+    if re.search(r'([^0-9０-９〇零])\1\1', q):
         return 'repeated_char'
     if not any(m in q for m in QUESTION_MARKERS):
         return 'no_question_form'

@@ -296,9 +296,10 @@ def test_degenerate_questions_and_quality():
     assert degeneration('') == 'empty' and degeneration('日日日日？') == 'repeated_char'
     assert degeneration('“公司') == 'no_question_form' and degeneration('天问一号何时发射？') is None
     assert degeneration('谁发明了电话') is None  # a question word is enough
-    q = question_quality(['什么时候？', '什么时候？', '谁？', '在2000000'])
+    assert degeneration('1000年发生了什么？') is None and degeneration('二〇〇〇年发生了什么？') is None  # numbers
+    q = question_quality(['什么时候？', '什么时候？', '谁？', '在哈哈哈2000000'])
     assert q['degenerate_share'] == 0.25 and q['distinct_share'] == 0.75
-    assert q['no_question_word_share'] == 0.25  # '在2000000'
+    assert q['no_question_word_share'] == 0.25  # '在哈哈哈2000000'
     assert q['no_subject_share'] == 0.75  # '什么时候？' twice and '谁？'
     assert question_quality(['北京的面积？'])['no_question_word_share'] == 1.0  # a question mark alone
     assert q['degenerate_kinds'] == {'repeated_char': 1}
