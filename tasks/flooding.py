@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert4keras_ext import classification as clf
-from bert4keras_ext.training import FloodingModel
+from bert4keras_ext.training import FloodingModel, decay_shrinkage
 from tasks import classify, experiment, runner
 
 LOSS = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -29,7 +29,8 @@ METRICS = {'accuracy': classify.accuracy, 'loss': classify.cross_entropy}
 
 def flooding_arm(paths, epochs, learning_rate, gradient_penalty=0.0, weight_decay=0.0, dropout=0.1):
     """``run(data, seed, b=None)``: fine-tune with flood level ``b`` (None: no flooding); views ``last`` and
-    ``early`` (the epoch of lowest validation loss); the check: the flood is active (some steps ascend)."""
+    ``early`` (the epoch of lowest validation loss); the checks: the flood is active (some steps ascend), and with
+    ``weight_decay`` the decay shrinks the weights by at least 1%."""
     config_path, checkpoint_path, dict_path = paths
 
     def run(data, seed, b=None):
@@ -48,6 +49,10 @@ def flooding_arm(paths, epochs, learning_rate, gradient_penalty=0.0, weight_deca
             share = float(np.mean(h.history['ascent']))
             check['flood_active'] = {'value': share, 'passed': share > 0,
                                      'rule': 'share of training steps with loss below b (ascent) > 0'}
+        if weight_decay:  # the W arm: does the decay shrink the weights at all?
+            shrink = decay_shrinkage(model.optimizer)
+            check['decay_acts'] = {'value': shrink, 'passed': shrink >= 0.01,
+                                   'rule': 'weight decay alone shrinks the decayed weights by >= 1% over training'}
         test = logits.logits['test']
         return {'views': {
             'last': {'predictions': classify.rounded(test[-1]), 'valid': valid[-1], 'check': check, 'extra': extra,

@@ -6,5 +6,5 @@ from bert4keras_ext.training.callbacks import (ConstantReplacementRate, Evaluate
 from bert4keras_ext.training.flooding import (FloodingMixin, FloodingModel, FloodingMonitor,  # noqa: F401
                                               penalty_from_learning_rates)
 from bert4keras_ext.training.mgs import MGSTrainer  # noqa: F401
-from bert4keras_ext.training.optimizers import FusedAdamW  # noqa: F401
+from bert4keras_ext.training.optimizers import FusedAdamW, decay_shrinkage  # noqa: F401
 from bert4keras_ext.training.sampling_view import boltzmann_update, gaussian, uniform_ball  # noqa: F401

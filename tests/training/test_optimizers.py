@@ -52,3 +52,23 @@ def test_weight_decay_reaches_only_the_variables_it_should():
     for v in model.trainable_variables:
         expected = before[v.name] if ('Norm' in v.name or 'bias' in v.name) else before[v.name] * (1 - 0.1 * 0.5)
         np.testing.assert_allclose(v.numpy(), expected, rtol=1e-6, err_msg=v.name)
+
+
+@pytest.mark.parametrize('scheduled', [False, True])
+def test_decay_shrinkage_is_how_much_the_decay_alone_shrank_the_weights(scheduled):
+    """With zero gradients Adam's step is zero, so the weights shrink by the decay alone: their ratio to the start
+    is 1 - decay_shrinkage, for a constant rate and for the recipe's schedule."""
+    from bert4keras_ext.training import decay_shrinkage
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((4,))
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(3, use_bias=False)(inp))
+    rate = WarmupLinearDecay(0.05, 3, 40) if scheduled else 0.05
+    optimizer = FusedAdamW(rate, weight_decay=0.5)
+    model.compile(optimizer, lambda y, p: 0.0 * tf.reduce_sum(p))   # zero gradients: only the decay acts
+    start = model.get_weights()[0]
+    assert decay_shrinkage(optimizer) == 0.0
+    model.fit(np.ones((40, 4), 'float32'), np.zeros((40, 3), 'float32'), batch_size=4, epochs=3, verbose=0)
+    ratio = model.get_weights()[0] / start
+    assert np.allclose(ratio, 1 - decay_shrinkage(optimizer), rtol=1e-4)
+    assert decay_shrinkage(optimizer) > 0.1                        # the decay did act here
+    assert decay_shrinkage(FusedAdamW(0.05)) == 0.0                 # no decay: nothing
