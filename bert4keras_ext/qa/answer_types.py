@@ -155,8 +155,6 @@ def entity_gazetteer():
                 words = [w for w, _ in sent[i:j + 1] if 2 * as_name[w] >= as_word[w]]
                 run = ''.join(w for w, _ in sent[i:j + 1])
                 for name in set(words + ([run] if j > i and len(run) <= 4 else [])):
-
-
                     if 2 <= len(name) <= MAX_ENTITY_CHARS:
                         counts[name][kind] += 1
             i = j + 1
@@ -228,4 +226,3 @@ def trim_answer(question, answer):
         if len({answer[a:b] for a, b in found}) == 1 and found[0][1] - found[0][0] < end - start:
             return found[0]
     return start, end
-
