@@ -117,6 +117,30 @@ def peoples_daily_text():
     return [''.join(w for w, _ in s) for s in _peoples_daily()]
 
 
+def tag_runs(sentence):
+    """``[(i, j, tag)]``: the maximal runs ``sentence[i:j]`` of adjacent words with one tag, in order (a surname and a
+    given name, both nr, form one run).
+
+    Args:
+        sentence: a list of ``(word, tag)``, as :func:`peoples_daily_pos` gives.
+
+    Returns:
+        list of ``(start word, end word (exclusive), tag)``.
+
+    Example:
+        >>> tag_runs([('江', 'nr'), ('泽民', 'nr'), ('在', 'p'), ('北京', 'ns')])
+        [(0, 2, 'nr'), (2, 3, 'p'), (3, 4, 'ns')]
+    """
+    runs, i = [], 0
+    while i < len(sentence):
+        j = i + 1
+        while j < len(sentence) and sentence[j][1] == sentence[i][1]:
+            j += 1
+        runs.append((i, j, sentence[i][1]))
+        i = j
+    return runs
+
+
 def split_sentences(text, max_len=None, seps='。！？；'):
     """Cut text after sentence-final punctuation; pieces longer than ``max_len`` are cut at ``max_len``."""
     out, current = [], ''

